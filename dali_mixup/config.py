@@ -1,0 +1,98 @@
+"""The mixing options: one frozen, validated object with timm's names and meanings."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+
+class Mode(str, enum.Enum):
+    """How mixing parameters are shared across a batch."""
+
+    BATCH = "batch"  # one lam, one box, one mixup-or-cutmix choice per batch
+    PAIR = "pair"  # samples i and B-1-i mix each other with a shared lam and box
+    ELEM = "elem"  # a lam, box and choice per sample
+
+
+def _fail(field: str, expected: str, value: object) -> None:
+    raise ValueError(f"MixConfig.{field}: expected {expected}, got {value!r}")
+
+
+def _require_real(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(field, "a finite number", value)
+    return float(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixConfig:
+    """Mixup/CutMix options, named and defaulted as timm's ``Mixup``.
+
+    ``mixup_alpha``/``cutmix_alpha``: Beta(alpha, alpha) concentration, 0 disables that kind.
+    ``cutmix_minmax``: (lo, hi) box side fractions; when set, the box is drawn from it
+    instead of from ``cutmix_alpha``'s lam, and lam always follows the box area.
+    ``prob``: chance that mixing applies (per batch, pair or sample, following ``mode``).
+    ``switch_prob``: chance of CutMix rather than Mixup when both alphas are positive.
+    ``correct_lam``: recompute CutMix's lam from the clipped box's area.
+    ``label_smoothing``: s; targets use off = s / C and on = 1 - s + s / C.
+    """
+
+    mixup_alpha: float = 1.0
+    cutmix_alpha: float = 0.0
+    cutmix_minmax: tuple[float, float] | None = None
+    prob: float = 1.0
+    switch_prob: float = 0.5
+    mode: Mode = Mode.BATCH
+    correct_lam: bool = True
+    label_smoothing: float = 0.1
+    num_classes: int = 1000
+
+    def __post_init__(self) -> None:
+        for field in ("mixup_alpha", "cutmix_alpha"):
+            if _require_real(field, getattr(self, field)) < 0:
+                _fail(field, "a number >= 0", getattr(self, field))
+        if self.cutmix_minmax is not None:
+            mm = self.cutmix_minmax
+            if (
+                not isinstance(mm, (tuple, list))
+                or len(mm) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in mm)
+                or not 0 < mm[0] < mm[1] <= 1
+            ):
+                _fail("cutmix_minmax", "None or a pair (lo, hi) with 0 < lo < hi <= 1", mm)
+            object.__setattr__(self, "cutmix_minmax", (float(mm[0]), float(mm[1])))
+        if self.mixup_alpha == 0 and self.cutmix_alpha == 0 and self.cutmix_minmax is None:
+            raise ValueError(
+                "MixConfig: mixup_alpha and cutmix_alpha are both 0 and cutmix_minmax is None: "
+                "expected at least one of them to enable mixing"
+            )
+        for field in ("prob", "switch_prob"):
+            if not 0 <= _require_real(field, getattr(self, field)) <= 1:
+                _fail(field, "a number in [0, 1]", getattr(self, field))
+        if not 0 <= _require_real("label_smoothing", self.label_smoothing) < 1:
+            _fail("label_smoothing", "a number in [0, 1)", self.label_smoothing)
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
+            _fail("num_classes", "an integer >= 1", self.num_classes)
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+        except ValueError:
+            _fail("mode", f"one of {[m.value for m in Mode]}", self.mode)
+        if not isinstance(self.correct_lam, bool):
+            _fail("correct_lam", "a bool", self.correct_lam)
+
+    @property
+    def mixup_enabled(self) -> bool:
+        return self.mixup_alpha > 0
+
+    @property
+    def cutmix_enabled(self) -> bool:
+        return self.cutmix_alpha > 0 or self.cutmix_minmax is not None
+
+    @property
+    def off_value(self) -> float:
+        return self.label_smoothing / self.num_classes
+
+    @property
+    def on_value(self) -> float:
+        return 1.0 - self.label_smoothing + self.off_value
