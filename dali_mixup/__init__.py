@@ -1,0 +1,17 @@
+"""Mixup and CutMix inside NVIDIA DALI pipelines."""
+
+from .config import MixConfig, Mode
+from .errors import MixInputError, translate_errors
+from .params import MixParams
+from .stage import cutmix, mix, mixup
+
+__all__ = [
+    "MixConfig",
+    "MixInputError",
+    "MixParams",
+    "Mode",
+    "cutmix",
+    "mix",
+    "mixup",
+    "translate_errors",
+]

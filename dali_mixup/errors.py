@@ -1,0 +1,92 @@
+"""Run-time input checks inside a DALI graph, and their translation into Python errors.
+
+DALI has no operator that raises a message of our choosing, so a failed check makes a
+tiny ``fn.reshape`` fail on purpose, with a requested size that encodes which check failed
+(and ``num_classes``). ``translate_errors`` recognises that failure in the pipeline's
+``RuntimeError`` and raises ``MixInputError`` with a plain message instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import re
+from collections.abc import Iterator
+
+from nvidia.dali import fn, types
+from nvidia.dali.data_node import DataNode
+
+# Requested volumes of a failed check start here: far from any size a real reshape asks for.
+_BASE = 7_340_032
+_KINDS = 8
+
+
+class Check(enum.IntEnum):
+    """What a run-time check verifies; the value is its code in the failing reshape."""
+
+    LAYOUT = 1
+    SAME_SHAPE = 2
+    LABEL_RANGE = 3
+    SOFT_LABEL_LENGTH = 4
+
+
+_MESSAGES = {
+    Check.LAYOUT: "images must have layout 'HWC' or 'CHW' (3 dimensions); sample {sample} has "
+    "another layout or none: set it on the DataNode or pass layout='HWC' or 'CHW' to mix()",
+    Check.SAME_SHAPE: "all images in a batch must have the same shape, but sample {sample} differs "
+    "from sample 0: resize or crop them to one size before mixing",
+    Check.LABEL_RANGE: "the class id of sample {sample} is outside [0, num_classes={num_classes})",
+    Check.SOFT_LABEL_LENGTH: "the label of sample {sample} is neither a class id nor a vector of "
+    "length num_classes={num_classes}",
+}
+
+
+class MixInputError(ValueError):
+    """A batch that the mixing stage cannot mix: wrong layout, ragged shapes or bad labels."""
+
+
+def guard(bad: DataNode, check: Check, *, num_classes: int = 0) -> DataNode:
+    """Return a float32 scalar 0 per sample (CPU) that makes the pipeline fail where ``bad``.
+
+    ``bad``: CPU bool/int scalar per sample. Add the result to a value the outputs depend on,
+    so that DALI neither prunes the check nor runs the outputs without it.
+    """
+    bad = fn.cast(bad, dtype=types.INT32)
+    code = _BASE + _KINDS * num_classes + int(check)
+    token = fn.reshape(fn.cast(bad, dtype=types.FLOAT) * 0.0, shape=fn.stack(1 + bad * code))
+    return fn.reshape(token, shape=[])
+
+
+_REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
+_SAMPLE = re.compile(r"Sample index:\s*(\d+)")
+
+
+def explain(error: BaseException) -> MixInputError | None:
+    """The ``MixInputError`` a failed check caused, or None for any other error."""
+    text = str(error)
+    requested, sample = _REQUESTED.search(text), _SAMPLE.search(text)
+    if "fn.reshape" not in text or requested is None or sample is None:
+        return None
+    code = int(requested.group(1)) - 1 - _BASE
+    if code < 0:
+        return None
+    num_classes, kind = divmod(code, _KINDS)
+    if kind not in _MESSAGES:
+        return None
+    message = _MESSAGES[Check(kind)].format(sample=sample.group(1), num_classes=num_classes)
+    return MixInputError(f"mix: {message}")
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn a failed run-time check of the mixing stage into ``MixInputError``.
+
+    Wrap ``pipe.run()`` or iteration over a DALI iterator with it; other errors pass unchanged.
+    """
+    try:
+        yield
+    except RuntimeError as error:
+        translated = explain(error)
+        if translated is None:
+            raise
+        raise translated from None

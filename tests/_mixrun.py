@@ -1,0 +1,99 @@
+"""Runs the mixing stage on fixed numpy batches and returns numpy results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from nvidia.dali import fn, pipeline_def, types
+
+from dali_mixup import MixConfig, mix, translate_errors
+
+
+def cuda_available() -> bool:
+    try:
+        from nvidia.dali.backend import GetCUDADeviceCount
+
+        return GetCUDADeviceCount() > 0
+    except Exception:  # no driver: DALI cannot even ask
+        return False
+
+
+DEVICES = [
+    "cpu",
+    pytest.param("gpu", marks=[pytest.mark.gpu,
+                               pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")]),
+]
+
+
+@dataclass
+class Mixed:
+    images: np.ndarray  # (B, ...) output images
+    targets: np.ndarray  # (B, C) float32
+    lam: np.ndarray  # (B,) float32
+    partner: np.ndarray  # (B,) int32
+    cutmix: np.ndarray  # (B,) int32
+    box: np.ndarray  # (B, 4) int32: top, left, height, width
+
+
+def _numpy(batch) -> list[np.ndarray]:
+    if hasattr(batch, "as_cpu"):
+        batch = batch.as_cpu()
+    return [np.array(batch[i]) for i in range(len(batch))]
+
+
+def run_mix(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: MixConfig, *,
+            device: str = "cpu", iterations: int = 1, pipeline_seed: int = 7,
+            prob_per_iteration: Callable[[int], float] | None = None,
+            image_layout: str | None = "HWC", **mix_options) -> list[Mixed]:
+    """Run ``mix`` on the same input batch ``iterations`` times; one ``Mixed`` per run."""
+    batch_size = len(images)
+    counter = iter(range(10**9))
+
+    def prob_source():
+        value = prob_per_iteration(next(counter))
+        return [np.array(value, dtype=np.float32)] * batch_size
+
+    @pipeline_def(batch_size=batch_size, num_threads=1, device_id=0 if device == "gpu" else None,
+                  seed=pipeline_seed, prefetch_queue_depth=1)
+    def pipe():
+        x = fn.external_source(source=lambda: list(images), batch=True, layout=image_layout)
+        y = fn.external_source(source=lambda: list(labels), batch=True)
+        if device == "gpu":
+            x = x.gpu()
+        if prob_per_iteration is not None:
+            mix_options["prob"] = fn.external_source(source=prob_source, batch=True,
+                                                     dtype=types.FLOAT, ndim=0)
+        out, targets, params = mix(x, y, config, return_params=True, **mix_options)
+        return out, targets, params.lam, params.partner, params.cutmix, params.box
+
+    p = pipe()
+    p.build()
+    results = []
+    for _ in range(iterations):
+        with translate_errors():
+            outs = p.run()
+        out, targets, lam, partner, cut, box = (_numpy(o) for o in outs)
+        results.append(Mixed(np.stack(out), np.stack(targets), np.stack(lam), np.stack(partner),
+                             np.stack(cut), np.stack(box)))
+    return results
+
+
+def random_images(batch_size: int, shape=(12, 16, 3), dtype=np.uint8, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if dtype == np.uint8:
+        return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(batch_size)]
+    return [rng.normal(0, 1, shape).astype(dtype) for _ in range(batch_size)]
+
+
+def class_ids(batch_size: int, shape=(1,)) -> list[np.ndarray]:
+    return [np.full(shape, i, dtype=np.int32) for i in range(batch_size)]
+
+
+def smooth_one_hot(label: int, config: MixConfig) -> np.ndarray:
+    """timm's smoothed one-hot target: off = s / C, on = 1 - s + s / C."""
+    t = np.full(config.num_classes, config.off_value, dtype=np.float64)
+    t[label] = config.on_value
+    return t
