@@ -2,10 +2,12 @@
 
 from .config import MixConfig, Mode
 from .errors import MixInputError, translate_errors
+from .loader import DALILoader
 from .params import MixParams
 from .stage import cutmix, mix, mixup
 
 __all__ = [
+    "DALILoader",
     "MixConfig",
     "MixInputError",
     "MixParams",

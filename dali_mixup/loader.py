@@ -1,0 +1,184 @@
+"""``DALILoader``: a DALI pipeline behind the interface of a PyTorch ``DataLoader``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+from .errors import translate_errors
+from .schedule import MixSchedule
+
+if TYPE_CHECKING:
+    from pipelines import PipelineSpec
+
+_STATE_VERSION = 1
+
+
+class DALILoader:
+    """Iterate ``(images, targets)`` torch tensors from a pipeline of ``pipelines``, epoch
+    after epoch, as from a ``DataLoader``.
+
+    ``images``: float32 or float16 (N, 3, H, W), on the pipeline's device; with the
+    pipeline's ``layout="NHWC"`` the same shape in ``torch.channels_last`` memory format.
+    ``targets``: what ``torch.nn.CrossEntropyLoss`` takes: float32 (N, num_classes)
+    probabilities when the pipeline mixes, else int64 (N,) class ids.
+
+    Each epoch reads every sample of the shard exactly once; the last batch is smaller
+    unless ``drop_last``. A loop left early is continued by the next one. Mixing stops
+    from epoch ``mixup_off_epoch`` on (timm's ``--mixup-off-epoch``), exactly at the epoch
+    boundary whatever DALI has prefetched. ``state_dict()`` taken mid-epoch and loaded into
+    a loader on the same pipeline settings resumes with exactly the batches that would
+    have come next.
+    """
+
+    def __init__(self, pipeline: PipelineSpec, *, drop_last: bool = False,
+                 mixup_off_epoch: int | None = None) -> None:
+        from pipelines import PipelineSpec  # here: pipelines imports this package
+
+        if not isinstance(pipeline, PipelineSpec):
+            raise TypeError("pipeline: expected what pipelines.train_pipeline or val_pipeline "
+                            f"returns, got {type(pipeline).__name__}")
+        if not isinstance(drop_last, bool):
+            raise TypeError(f"drop_last: expected a bool, got {drop_last!r}")
+        if mixup_off_epoch is not None:
+            if isinstance(mixup_off_epoch, bool) or not isinstance(mixup_off_epoch, int) or mixup_off_epoch < 0:
+                raise ValueError(f"mixup_off_epoch: expected None or an integer >= 0, got {mixup_off_epoch!r}")
+            if pipeline.mix is None:
+                raise ValueError("mixup_off_epoch: the pipeline does not mix (built with mix=None)")
+        self._spec = pipeline
+        self._drop_last = drop_last
+        self._off_epoch = mixup_off_epoch
+        runtime = pipeline.runtime
+        self._len = (pipeline.source.num_samples // runtime.num_shards // runtime.batch_size
+                     if drop_last else pipeline.iters_per_epoch)
+        if self._len == 0:
+            raise ValueError(f"drop_last=True with batch_size={runtime.batch_size}, more than the "
+                             f"{pipeline.source.num_samples // runtime.num_shards} samples of a shard: "
+                             "no batch would be left")
+        self._epoch = 0  # the epoch being read, or read next
+        self._epoch_offset = 0  # the epoch of the pipeline's first iteration (for the schedule)
+        self._batches_read = 0  # of the current epoch
+        self._iterator: DALIGenericIterator | None = None  # started on first use
+
+    def __len__(self) -> int:
+        """Batches per epoch (of this shard)."""
+        return self._len
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being read, or to be read next."""
+        return self._epoch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        iterator = self._start()
+        while True:
+            with translate_errors():
+                try:
+                    (batch,) = next(iterator)
+                except StopIteration:
+                    break
+            self._batches_read += 1
+            yield self._convert(batch)
+        self._epoch += 1
+        self._batches_read = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Number the epoch that the next loop reads (call it before each epoch, as
+        ``DistributedSampler.set_epoch``; epochs run in order without it).
+
+        Every epoch is a fresh permutation of the data set. The number decides whether
+        mixing is on (``mixup_off_epoch``); jumping to another number rebuilds the pipeline
+        from its current state, so that nothing prefetched for the old number is used.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"set_epoch: expected an integer >= 0, got {epoch!r}")
+        if epoch == self._epoch:
+            return
+        if self._batches_read:
+            raise ValueError(f"set_epoch({epoch}): epoch {self._epoch} is partly read "
+                             f"({self._batches_read} of {len(self)} batches); finish it first")
+        self._epoch_offset += epoch - self._epoch
+        self._epoch = epoch
+        if self._iterator is not None and self._spec.mix is not None:
+            self._restart(self._checkpoint())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position in the data and in every random sequence, for ``load_state_dict``:
+        plain Python values and bytes, for ``torch.save``. One per rank under ``torchrun``."""
+        return {
+            "version": _STATE_VERSION,
+            "settings": self._settings(),
+            "epoch": self._epoch,
+            "epoch_offset": self._epoch_offset,
+            "batches_read": self._batches_read,
+            "dali": self._checkpoint(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` (from ``state_dict()`` of a loader on a pipeline with the
+        same data, batch size, shard and seed): the next batches are exactly those that
+        loader would have yielded next."""
+        keys = {"version", "settings", "epoch", "epoch_offset", "batches_read", "dali"}
+        if not isinstance(state, Mapping) or set(state) != keys or state["version"] != _STATE_VERSION:
+            raise ValueError(f"load_state_dict: expected a dict from DALILoader.state_dict() "
+                             f"(version {_STATE_VERSION}, keys {sorted(keys)})")
+        ours = self._settings()
+        differ = [f"{k}={v!r} (this loader: {ours.get(k)!r})"
+                  for k, v in state["settings"].items() if ours.get(k) != v]
+        if differ or set(state["settings"]) != set(ours):
+            raise ValueError("load_state_dict: the state comes from a loader with other settings: "
+                             + (", ".join(differ) or "different keys"))
+        self._epoch = state["epoch"]
+        self._epoch_offset = state["epoch_offset"]
+        self._batches_read = state["batches_read"]
+        self._restart(state["dali"])
+
+    # ------------------------------------------------------------------ internals
+
+    def _settings(self) -> dict[str, Any]:
+        """What must match for a state to be loaded: anything that changes the batches."""
+        spec = self._spec
+        return {
+            "runtime": {k: v for k, v in dataclasses.asdict(spec.runtime).items()
+                        if k not in ("num_threads", "device_id")},
+            "num_samples": spec.source.num_samples,
+            "graph": repr(spec.graph),
+            "drop_last": self._drop_last,
+            "mixup_off_epoch": self._off_epoch,
+        }
+
+    def _start(self) -> DALIGenericIterator:
+        if self._iterator is None:
+            self._restart(None)
+        return self._iterator
+
+    def _restart(self, checkpoint: bytes | None) -> None:
+        spec = self._spec
+        schedule = None
+        if spec.mix is not None:
+            schedule = MixSchedule(prob=spec.mix.prob, batch_size=spec.batch_size,
+                                   iters_per_epoch=spec.iters_per_epoch,
+                                   epoch_offset=self._epoch_offset, off_epoch=self._off_epoch)
+        pipe = spec.pipeline(checkpoint=checkpoint, schedule=schedule)
+        pipe.build()
+        size = pipe.reader_meta(spec.reader_name)["epoch_size"]
+        if size != spec.source.num_samples:
+            raise ValueError(f"the DALI reader finds {size} samples, the data source "
+                             f"{spec.source.num_samples}: the data changed after it was opened")
+        policy = LastBatchPolicy.DROP if self._drop_last else LastBatchPolicy.PARTIAL
+        self._iterator = DALIGenericIterator(pipe, ["images", "targets"],
+                                             reader_name=spec.reader_name,
+                                             last_batch_policy=policy, auto_reset=True)
+
+    def _checkpoint(self) -> bytes:
+        return self._start().checkpoints()[0]
+
+    def _convert(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        images = batch["images"]
+        if self._spec.layout == "NHWC":
+            images = images.permute(0, 3, 1, 2)  # NCHW shape, channels_last memory
+        return images, batch["targets"]

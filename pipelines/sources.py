@@ -1,0 +1,279 @@
+"""Data sources: an image folder, a file list or WebDataset shards, found and checked in Python
+before any DALI reader is built, so that a wrong path fails with a message that names it.
+
+Each source builds its own DALI reader (``Source.read``): encoded images (uint8 bytes) and
+class ids (int32, shape (1,)), both on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Union
+
+import numpy as np
+from nvidia.dali import fn, types
+from nvidia.dali import math as dmath
+from nvidia.dali.data_node import DataNode
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # matched case-insensitively
+_WDS_IMAGE_EXT = "jpg;jpeg;png"
+_WDS_LABEL_EXT = "cls"
+# A .cls entry: a class id of at most 9 ASCII digits (int32), then up to 3 whitespace bytes.
+_WDS_LABEL_BYTES = 12
+_CLASS_ID = re.compile(rb"\d{1,9}\s{0,3}")
+_MISSING_SHOWN = 5  # missing files named in an error; the rest are counted
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Source(Protocol):
+    """What the pipeline factories need from a data set."""
+
+    num_samples: int
+    classes: tuple[str, ...] | None  # class names by id, where the source names them
+    num_classes: int | None  # ids are in [0, num_classes), where known before reading
+
+    def read(self, *, name: str, shard_id: int, num_shards: int,
+             shuffle_seed: int | None) -> tuple[DataNode, DataNode]:
+        """DALI reader outputs: encoded images and int32 (1,) class ids, on the CPU.
+
+        ``shuffle_seed``: None reads in a fixed order; an int reshuffles the whole data set
+        every epoch, identically on every shard, so shards stay disjoint. The last batch of
+        a shard is padded (``pad_last_batch``) rather than taken from the next epoch.
+        """
+        ...
+
+
+def _is_image(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Image files with integer class ids: from an image folder or a file list.
+
+    ``files``: absolute paths; ``labels``: class id of each file.
+    """
+
+    files: tuple[str, ...]
+    labels: tuple[int, ...]
+    classes: tuple[str, ...] | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else max(self.labels) + 1
+
+    def read(self, *, name: str, shard_id: int, num_shards: int,
+             shuffle_seed: int | None) -> tuple[DataNode, DataNode]:
+        shuffle = {} if shuffle_seed is None else {
+            "shuffle_after_epoch": True, "shuffle_after_epoch_seed": shuffle_seed}
+        return fn.readers.file(files=list(self.files), labels=list(self.labels), name=name,
+                               shard_id=shard_id, num_shards=num_shards, pad_last_batch=True,
+                               **shuffle)
+
+
+@dataclass(frozen=True)
+class WebDatasetSource:
+    """WebDataset tar shards: samples with an image entry (jpg, jpeg or png) and a ``cls``
+    entry holding the class id as ASCII decimal text."""
+
+    paths: tuple[str, ...]
+    num_samples: int
+    classes: tuple[str, ...] | None = None
+    num_classes: int | None = None
+
+    def read(self, *, name: str, shard_id: int, num_shards: int,
+             shuffle_seed: int | None) -> tuple[DataNode, DataNode]:
+        # shuffle_after_epoch only reorders whole tar files; the buffer mixes samples within them.
+        shuffle = {} if shuffle_seed is None else {
+            "shuffle_after_epoch": True, "shuffle_after_epoch_seed": shuffle_seed,
+            "random_shuffle": True, "seed": shuffle_seed}
+        images, cls = fn.readers.webdataset(
+            paths=list(self.paths), ext=[_WDS_IMAGE_EXT, _WDS_LABEL_EXT],
+            case_sensitive_extensions=False, missing_component_behavior="error", name=name,
+            shard_id=shard_id, num_shards=num_shards, pad_last_batch=True, **shuffle)
+        return images, _parse_class_id(cls)
+
+
+def _parse_class_id(text: DataNode) -> DataNode:
+    """int32 (1,) class id from a ``cls`` entry: ASCII digits, then optional whitespace (as
+    checked by ``_scan_shard``). DALI has no string parsing, so: digit values, minus 48, are
+    >= 0 only for digits; weight digit i of n by 10 ** (n - 1 - i) and sum."""
+    padded = fn.pad(text, shape=[_WDS_LABEL_BYTES], fill_value=0)
+    digits = fn.cast(padded, dtype=types.INT32) - ord("0")
+    is_digit = fn.cast(digits >= 0, dtype=types.INT32)
+    position = types.Constant(np.arange(_WDS_LABEL_BYTES, dtype=np.int32), device="cpu")
+    weights = dmath.pow(10, fn.reductions.sum(is_digit) - 1 - position) * is_digit
+    return fn.reshape(fn.reductions.sum(digits * weights), shape=[1])
+
+
+# ------------------------------------------------------------------ discovery
+
+
+def image_folder(root: PathLike) -> FileSource:
+    """An image folder: one sub-folder per class (searched recursively), class ids in sorted
+    order of the folder names, as torchvision's ``ImageFolder``. Files that are not JPEG or
+    PNG (by extension, any case) and hidden files are not samples."""
+    root = _existing_dir(root, "image folder")
+    class_dirs = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")),
+                        key=lambda e: e.name)
+    if not class_dirs:
+        raise ValueError(f"image folder {str(root)!r} has no class sub-folders: expected one "
+                         "sub-folder of JPEG/PNG images per class")
+    files: list[str] = []
+    labels: list[int] = []
+    empty: list[str] = []
+    for label, entry in enumerate(class_dirs):
+        found = sorted(
+            os.path.join(dirpath, name)
+            for dirpath, dirnames, names in os.walk(entry.path, followlinks=True)
+            for name in names if _is_image(name)
+        )
+        if not found:
+            empty.append(entry.name)
+        files += found
+        labels += [label] * len(found)
+    if empty:
+        raise ValueError(f"image folder {str(root)!r}: class folder(s) {', '.join(map(repr, empty))} "
+                         f"contain no images: expected files ending in {', '.join(IMAGE_EXTENSIONS)}")
+    return FileSource(files=tuple(files), labels=tuple(labels),
+                      classes=tuple(e.name for e in class_dirs))
+
+
+def file_list(path: PathLike, *, root: PathLike | None = None) -> FileSource:
+    """A text file with one ``path label`` line per image (label: a class id >= 0; the path
+    may contain spaces). Relative paths are taken from ``root``, by default the list's folder.
+    Blank lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"file list {str(path)!r} does not exist")
+    base = _existing_dir(root, "root") if root is not None else path.parent
+    files: list[str] = []
+    labels: list[int] = []
+    missing: list[str] = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\r\n").rsplit(maxsplit=1)
+            if len(parts) != 2 or not parts[1].isdecimal():
+                raise ValueError(f"file list {str(path)!r}, line {number}: expected 'path label' "
+                                 f"with an integer label >= 0, got {line.strip()!r}")
+            file = os.path.join(base, parts[0].strip())
+            if not os.path.isfile(file):
+                missing.append(f"{file!r} (line {number})")
+            files.append(os.path.abspath(file))
+            labels.append(int(parts[1]))
+    if missing:
+        more = f" and {len(missing) - _MISSING_SHOWN} more" if len(missing) > _MISSING_SHOWN else ""
+        raise FileNotFoundError(f"file list {str(path)!r} names {len(missing)} missing file(s): "
+                                f"{', '.join(missing[:_MISSING_SHOWN])}{more}")
+    if not files:
+        raise ValueError(f"file list {str(path)!r} is empty: expected one 'path label' line per image")
+    return FileSource(files=tuple(files), labels=tuple(labels))
+
+
+def webdataset(paths: PathLike | Sequence[PathLike]) -> WebDatasetSource:
+    """WebDataset shards: a ``.tar`` file, a folder of them, or a list of them. Every sample
+    must have an image entry (jpg/jpeg/png, any case) and a ``cls`` entry; the tar headers
+    are scanned to count and check the samples."""
+    if isinstance(paths, (str, os.PathLike)):
+        single = Path(paths)
+        if single.is_dir():
+            tars = sorted(p for p in single.iterdir() if p.suffix == ".tar")
+            if not tars:
+                raise ValueError(f"webdataset folder {str(single)!r} has no .tar shards")
+        else:
+            tars = [single]
+    else:
+        tars = [Path(p) for p in paths]
+        if not tars:
+            raise ValueError("webdataset: expected at least one .tar shard, got an empty list")
+    count, num_classes = 0, 0
+    for tar in tars:
+        if not tar.is_file():
+            raise FileNotFoundError(f"webdataset shard {str(tar)!r} does not exist")
+        samples, max_label = _scan_shard(tar)
+        count, num_classes = count + samples, max(num_classes, max_label + 1)
+    if count == 0:
+        raise ValueError(f"webdataset shard(s) {', '.join(map(str, tars))} contain no samples")
+    return WebDatasetSource(paths=tuple(str(t.resolve()) for t in tars), num_samples=count,
+                            num_classes=num_classes)
+
+
+def _scan_shard(tar: Path) -> tuple[int, int]:
+    """The number of samples in one shard and their largest class id. Samples are grouped as
+    DALI groups them (path up to the first dot of the file name). Raises ValueError naming
+    the first sample without an image, or without a readable class id."""
+    entries: dict[str, set[str]] = {}
+    max_label = -1
+    image_exts = set(_WDS_IMAGE_EXT.split(";"))
+    try:
+        with tarfile.open(tar, "r:") as archive:
+            for member in archive:
+                folder, name = os.path.split(member.name)
+                if not member.isfile() or name.startswith(".") or "." not in name:
+                    continue
+                key, ext = name.split(".", 1)
+                key, ext = os.path.join(folder, key), ext.lower()
+                entries.setdefault(key, set()).add(ext)
+                if ext == _WDS_LABEL_EXT:
+                    text = archive.extractfile(member).read(_WDS_LABEL_BYTES + 1)
+                    if not _CLASS_ID.fullmatch(text):
+                        raise ValueError(f"webdataset shard {str(tar)!r}: sample {key!r} has a "
+                                         f"{_WDS_LABEL_EXT!r} entry {text!r}: expected a class id "
+                                         "of 1 to 9 ASCII digits")
+                    max_label = max(max_label, int(text))
+    except tarfile.TarError as error:
+        raise ValueError(f"webdataset shard {str(tar)!r} is not a readable tar file: {error}") from None
+    for key, exts in entries.items():
+        if not exts & image_exts or _WDS_LABEL_EXT not in exts:
+            raise ValueError(f"webdataset shard {str(tar)!r}: sample {key!r} has entries "
+                             f"{sorted(exts)}: expected an image ({', '.join(sorted(image_exts))}) "
+                             f"and a {_WDS_LABEL_EXT!r} entry")
+    return len(entries), max_label
+
+
+def open_source(source: PathLike | Sequence[PathLike] | Source) -> Source:
+    """The data set behind ``source``:
+
+    - a ``Source`` (from ``image_folder``, ``file_list`` or ``webdataset``): itself;
+    - a folder of class sub-folders: ``image_folder``; a folder of ``.tar`` files, a ``.tar``
+      file or a list of them: ``webdataset``; any other file: ``file_list``.
+    """
+    if isinstance(source, (FileSource, WebDatasetSource)):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            if not any(not p.name.startswith(".") for p in path.iterdir()):
+                raise ValueError(f"data folder {str(path)!r} is empty: expected one sub-folder of "
+                                 "images per class, or WebDataset .tar shards")
+            has_tars = any(p.suffix == ".tar" for p in path.iterdir())
+            has_dirs = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+            return webdataset(path) if has_tars and not has_dirs else image_folder(path)
+        if not path.exists():
+            raise FileNotFoundError(f"data source {str(path)!r} does not exist")
+        return webdataset(path) if path.suffix == ".tar" else file_list(path)
+    if isinstance(source, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in source):
+        return webdataset(source)
+    raise TypeError("source: expected a path (image folder, file list, .tar shard or folder of "
+                    f"shards), a list of .tar shards or a Source, got {type(source).__name__}")
+
+
+def _existing_dir(path: PathLike, what: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{what} {str(path)!r} is not a directory")
+    return path

@@ -1,0 +1,112 @@
+"""The training pipeline: read, decode the random crop, resize, flip, mix, normalize."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nvidia.dali import fn
+from nvidia.dali.data_node import DataNode
+
+from dali_mixup import MixConfig, mix
+
+from .device import Device, Runtime, resolve_runtime
+from .output import (IMAGENET_MEAN, IMAGENET_STD, DType, Output, check_hw_decoder_load,
+                     check_image_size, class_ids, decoder_options)
+from .sources import PathLike, Source, open_source
+from .spec import Layout, PipelineSpec
+
+def _range(name: str, value: object, *, low: float, high: float) -> tuple[float, float]:
+    ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in value) and low < value[0] <= value[1] <= high)
+    if not ok:
+        raise ValueError(f"{name}: expected (lo, hi) with {low} < lo <= hi <= {high}, got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainGraph:
+    """The training graph's options (timm's names): ``scale``/``ratio`` of the random resized
+    crop (area fraction, width/height), ``hflip`` the chance of a horizontal flip, ``mix`` the
+    mixing stage (None: no mixing)."""
+
+    image_size: int
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: float = 0.5
+    mix: MixConfig | None = None
+    output: Output = field(default_factory=Output)
+    hw_decoder_load: float = 0.65
+
+    def __post_init__(self) -> None:
+        check_image_size(self.image_size)
+        object.__setattr__(self, "scale", _range("scale", self.scale, low=0.0, high=1.0))
+        object.__setattr__(self, "ratio", _range("ratio", self.ratio, low=0.0, high=math.inf))
+        if isinstance(self.hflip, bool) or not isinstance(self.hflip, (int, float)) or not 0 <= self.hflip <= 1:
+            raise ValueError(f"hflip: expected a probability in [0, 1], got {self.hflip!r}")
+        if self.mix is not None and not isinstance(self.mix, MixConfig):
+            raise TypeError(f"mix: expected a MixConfig or None, got {type(self.mix).__name__}")
+        check_hw_decoder_load(self.hw_decoder_load)
+
+    def define(self, prob: DataNode | None, *, source: Source, runtime: Runtime,
+               reader_name: str) -> tuple[DataNode, DataNode]:
+        """Define the graph in the current pipeline; ``prob``: the mixing stage's chance of
+        mixing per sample (CPU float32), required with ``mix``."""
+        encoded, labels = source.read(name=reader_name, shard_id=runtime.shard_id,
+                                      num_shards=runtime.num_shards,
+                                      shuffle_seed=runtime.reader_seed)
+        # Decodes only the crop window (ROI decoding), on the GPU where there is one.
+        images = fn.decoders.image_random_crop(
+            encoded, random_area=self.scale, random_aspect_ratio=self.ratio,
+            **decoder_options(runtime.device, self.hw_decoder_load))
+        # The flip rides on the resize (no extra pass); it must precede mixing, which
+        # blends two different samples.
+        size = self.image_size
+        images = fn.resize_crop_mirror(images, size=(size, size),
+                                       mirror=fn.random.coin_flip(probability=self.hflip))
+        if self.mix is None:
+            return self.output.normalize(images), class_ids(labels, runtime.device)
+        # Mixing uint8 HWC before normalizing is exact (normalizing is per-channel affine and
+        # the mixing weights sum to 1) and touches 1-byte pixels instead of 4-byte ones.
+        images, targets = mix(images, labels, self.mix, prob=prob, dtype=self.output.dali_dtype)
+        return self.output.normalize(images), targets
+
+
+def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: int,
+                   image_size: int = 224, mix: MixConfig | None = None,
+                   scale: tuple[float, float] = (0.08, 1.0),
+                   ratio: tuple[float, float] = (3 / 4, 4 / 3), hflip: float = 0.5,
+                   mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                   layout: Layout = "NCHW", dtype: DType = "float32",
+                   num_threads: int | None = None, device: Device | None = None, seed: int = 42,
+                   shard_id: int | None = None, num_shards: int | None = None,
+                   hw_decoder_load: float = 0.65) -> PipelineSpec:
+    """The training pipeline for image classification, for ``DALILoader`` (or build it with
+    ``.pipeline()``).
+
+    ``source``: an image folder, a file list or WebDataset shards (see
+    ``pipelines.sources.open_source``); JPEG and PNG, converted to RGB.
+    Graph: random-resized-crop to ``image_size`` (``scale``, ``ratio``), horizontal flip with
+    chance ``hflip``, the mixing stage when ``mix`` is set, normalization with ``mean``/``std``
+    (0..1 scale).
+    Outputs per batch: images (N, 3, S, S) for ``layout="NCHW"``, (N, S, S, 3) for "NHWC",
+    ``dtype`` float32 or float16; targets float32 (N, num_classes) with ``mix``, else int64
+    (N,) class ids. Every epoch reads a new permutation of the data set.
+    Run-time settings: ``device`` None picks the GPU where DALI finds one (decoding there
+    with ``hw_decoder_load`` of the JPEGs on the hardware decoder), else the CPU;
+    ``shard_id``/``num_shards`` default to ``torchrun``'s RANK/WORLD_SIZE; ``seed`` fixes
+    every random choice (each shard derives its own crops, flips and mixing from it).
+    """
+    data = open_source(source)
+    graph = TrainGraph(image_size=image_size, scale=scale, ratio=ratio, hflip=hflip, mix=mix,
+                       output=Output(mean=mean, std=std, layout=layout, dtype=dtype),
+                       hw_decoder_load=hw_decoder_load)
+    if mix is not None and data.num_classes is not None and mix.num_classes < data.num_classes:
+        raise ValueError(f"mix.num_classes={mix.num_classes}, but the data set has class ids up to "
+                         f"{data.num_classes - 1}: expected num_classes >= {data.num_classes}")
+    runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
+                              seed=seed, shard_id=shard_id, num_shards=num_shards,
+                              prefetch_queue_depth=2, num_samples=data.num_samples)
+    return PipelineSpec(graph=graph, runtime=runtime, source=data, layout=layout, mix=mix)

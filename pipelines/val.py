@@ -1,0 +1,75 @@
+"""The validation pipeline: read in order, decode, resize the shorter side, centre crop,
+normalize. Nothing random, nothing mixed, no sample dropped."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nvidia.dali import fn
+from nvidia.dali.data_node import DataNode
+
+from .device import Device, Runtime, resolve_runtime
+from .output import (IMAGENET_MEAN, IMAGENET_STD, DType, Output, check_hw_decoder_load,
+                     check_image_size, class_ids, decoder_options)
+from .sources import PathLike, Source, open_source
+from .spec import Layout, PipelineSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValGraph:
+    """The validation graph's options: the shorter side is resized to
+    ``floor(image_size / crop_pct)`` (timm's rule), then the centre ``image_size`` square kept."""
+
+    image_size: int
+    crop_pct: float = 0.875
+    output: Output = field(default_factory=Output)
+    hw_decoder_load: float = 0.65
+
+    def __post_init__(self) -> None:
+        check_image_size(self.image_size)
+        if (isinstance(self.crop_pct, bool) or not isinstance(self.crop_pct, (int, float))
+                or not 0 < self.crop_pct <= 1):
+            raise ValueError(f"crop_pct: expected a number in (0, 1], got {self.crop_pct!r}")
+        check_hw_decoder_load(self.hw_decoder_load)
+
+    @property
+    def resize_size(self) -> int:
+        return math.floor(self.image_size / self.crop_pct)
+
+    def define(self, prob: DataNode | None, *, source: Source, runtime: Runtime,
+               reader_name: str) -> tuple[DataNode, DataNode]:
+        """Define the graph in the current pipeline (``prob`` is unused: no mixing)."""
+        encoded, labels = source.read(name=reader_name, shard_id=runtime.shard_id,
+                                      num_shards=runtime.num_shards, shuffle_seed=None)
+        images = fn.decoders.image(encoded, **decoder_options(runtime.device, self.hw_decoder_load))
+        images = fn.resize(images, resize_shorter=self.resize_size)
+        size = self.image_size
+        images = self.output.normalize(images, crop=(size, size), crop_pos_x=0.5, crop_pos_y=0.5)
+        return images, class_ids(labels, runtime.device)
+
+
+def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: int,
+                 image_size: int = 224, crop_pct: float = 0.875,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 layout: Layout = "NCHW", dtype: DType = "float32",
+                 num_threads: int | None = None, device: Device | None = None,
+                 shard_id: int | None = None, num_shards: int | None = None,
+                 hw_decoder_load: float = 0.65) -> PipelineSpec:
+    """The validation pipeline, for ``DALILoader`` (or build it with ``.pipeline()``).
+
+    ``source``: as ``train_pipeline``'s. Graph: decode, resize the shorter side to
+    ``floor(image_size / crop_pct)``, centre crop ``image_size``, normalize.
+    Outputs per batch: images as ``train_pipeline``'s; targets int64 (N,) class ids. Each
+    epoch reads every sample of the shard once, in the source's order.
+    Run-time settings as ``train_pipeline``'s (nothing here is random: no seed).
+    """
+    data = open_source(source)
+    graph = ValGraph(image_size=image_size, crop_pct=crop_pct,
+                     output=Output(mean=mean, std=std, layout=layout, dtype=dtype),
+                     hw_decoder_load=hw_decoder_load)
+    runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
+                              seed=0, shard_id=shard_id, num_shards=num_shards,
+                              prefetch_queue_depth=2, num_samples=data.num_samples)
+    return PipelineSpec(graph=graph, runtime=runtime, source=data, layout=layout, mix=None)
