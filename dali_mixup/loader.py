@@ -75,16 +75,13 @@ class DALILoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         iterator = self._start()
-        while True:
+        for _ in range(self._batches_read, self._len):
             with translate_errors():
-                try:
-                    (batch,) = next(iterator)
-                except StopIteration:
-                    break
+                (batch,) = next(iterator)
             self._batches_read += 1
+            if self._batches_read == self._len:
+                self._end_epoch(iterator)
             yield self._convert(batch)
-        self._epoch += 1
-        self._batches_read = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Number the epoch that the next loop reads (call it before each epoch, as
@@ -173,6 +170,19 @@ class DALILoader:
         self._iterator = DALIGenericIterator(pipe, ["images", "targets"],
                                              reader_name=spec.reader_name,
                                              last_batch_policy=policy, auto_reset=True)
+
+    def _end_epoch(self, iterator: DALIGenericIterator) -> None:
+        """Close the epoch as soon as its last batch is out, so that a state taken then is
+        at the boundary: DALI's iterator resets when asked past the end."""
+        with translate_errors():
+            try:
+                next(iterator)
+            except StopIteration:
+                pass
+            else:
+                raise RuntimeError(f"DALI yielded more than the {self._len} batches of an epoch")
+        self._epoch += 1
+        self._batches_read = 0
 
     def _checkpoint(self) -> bytes:
         return self._start().checkpoints()[0]

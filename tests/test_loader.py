@@ -1,0 +1,169 @@
+"""DALILoader: epochs, the last batch, mixing off from an epoch on, exact resume."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from dali_mixup import DALILoader, MixConfig
+from pipelines import train_pipeline, val_pipeline
+
+MIXUP = MixConfig(mixup_alpha=1.0, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=16)
+BOTH = MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=16)
+
+
+def epoch_labels(loader: DALILoader) -> list[int]:
+    return [label for _, labels in loader for label in labels.tolist()]
+
+
+def mixed_rows(targets: torch.Tensor) -> torch.Tensor:
+    """Which rows mix two classes (no smoothing: a pure row is exactly one-hot)."""
+    return targets.max(dim=1).values < 1
+
+
+@pytest.mark.parametrize("n, batch_size, drop_last, sizes", [
+    (11, 4, False, [4, 4, 3]),
+    (11, 4, True, [4, 4]),
+    (8, 4, False, [4, 4]),
+    (3, 4, False, [3]),
+])
+def test_len_and_batch_sizes(make_file_list, n, batch_size, drop_last, sizes) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(n), batch_size=batch_size, image_size=8),
+                        drop_last=drop_last)
+    assert len(loader) == len(sizes)
+    for _ in range(2):
+        assert [len(labels) for _, labels in loader] == sizes
+
+
+def test_train_reads_every_sample_once_per_epoch_in_a_new_order(make_file_list) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(11), batch_size=4, image_size=8, seed=1))
+    epochs = [epoch_labels(loader) for _ in range(3)]
+    assert all(sorted(labels) == list(range(11)) for labels in epochs)
+    assert len({tuple(labels) for labels in epochs}) == 3
+    assert loader.epoch == 3
+
+
+def test_val_reads_every_sample_once_in_order(make_file_list) -> None:
+    loader = DALILoader(val_pipeline(make_file_list(11), batch_size=4, image_size=8))
+    assert [epoch_labels(loader) for _ in range(2)] == [list(range(11))] * 2
+
+
+def test_drop_last_drops_only_the_partial_batch(make_file_list) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(11), batch_size=4, image_size=8), drop_last=True)
+    for _ in range(3):
+        labels = epoch_labels(loader)
+        assert len(labels) == 8 and len(set(labels)) == 8
+
+
+def test_a_loop_left_early_is_continued(make_file_list) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(11), batch_size=4, image_size=8))
+    for _, first in loader:
+        break
+    assert loader.epoch == 0
+    rest = epoch_labels(loader)
+    assert sorted(first.tolist() + rest) == list(range(11))
+    assert loader.epoch == 1
+
+
+def test_mixing_stops_exactly_at_mixup_off_epoch(make_file_list) -> None:
+    # Two batches per epoch: DALI prefetches into the next epoch before this one ends.
+    loader = DALILoader(train_pipeline(make_file_list(8), batch_size=4, image_size=8, mix=MIXUP),
+                        mixup_off_epoch=2)
+    per_epoch = []
+    for epoch in range(4):
+        loader.set_epoch(epoch)
+        per_epoch.append(torch.cat([mixed_rows(targets) for _, targets in loader]).tolist())
+    assert per_epoch == [[True] * 8] * 2 + [[False] * 8] * 2
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+def test_set_epoch_jumps_past_mixup_off_epoch(make_file_list, read_first) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(8), batch_size=4, image_size=8, mix=MIXUP),
+                        mixup_off_epoch=3)
+    if read_first:
+        assert all(mixed_rows(targets).all() for _, targets in loader)
+    loader.set_epoch(5)
+    batches = list(loader)
+    assert not any(mixed_rows(targets).any() for _, targets in batches)
+    assert loader.epoch == 6
+
+
+def state_round_trip(state: dict) -> dict:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return torch.load(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.mark.parametrize("skip", [5, 3, 0], ids=["mid-epoch", "epoch-boundary", "fresh"])
+def test_resume_from_state_dict_yields_the_same_batches(make_file_list, skip) -> None:
+    # 11 samples, batches of 4: 3 per epoch, the last one partial; mixing off from epoch 2.
+    path = make_file_list(11)
+
+    def make() -> DALILoader:
+        return DALILoader(train_pipeline(path, batch_size=4, image_size=8, mix=BOTH, seed=9),
+                          mixup_off_epoch=2)
+
+    def stream(loader: DALILoader, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        while len(out) < count:
+            out += list(zip(range(count - len(out)), loader))
+        return [batch for _, batch in out]
+
+    original = make()
+    stream(original, skip)
+    state = state_round_trip(original.state_dict())
+    expected = stream(original, 7)
+
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert resumed.epoch == skip // 3
+    got = stream(resumed, 7)
+    for (images, targets), (want_images, want_targets) in zip(got, expected, strict=True):
+        assert torch.equal(images, want_images) and torch.equal(targets, want_targets)
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_constructor_errors(make_file_list) -> None:
+    path = make_file_list(5)
+    plain = train_pipeline(path, batch_size=4, image_size=8)
+    with pytest.raises(TypeError, match=r"pipeline: expected what pipelines\.train_pipeline or "
+                                        r"val_pipeline returns, got str"):
+        DALILoader("data/train")
+    with pytest.raises(TypeError, match=r"drop_last: expected a bool, got 1"):
+        DALILoader(plain, drop_last=1)
+    with pytest.raises(ValueError, match=r"mixup_off_epoch: expected None or an integer >= 0, got -1"):
+        DALILoader(train_pipeline(path, batch_size=4, image_size=8, mix=MIXUP), mixup_off_epoch=-1)
+    with pytest.raises(ValueError, match=r"mixup_off_epoch: the pipeline does not mix \(built with mix=None\)"):
+        DALILoader(plain, mixup_off_epoch=3)
+    with pytest.raises(ValueError, match=r"drop_last=True with batch_size=8, more than the 5 samples of a "
+                                         r"shard: no batch would be left"):
+        DALILoader(train_pipeline(path, batch_size=8, image_size=8), drop_last=True)
+
+
+def test_set_epoch_errors(make_file_list) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(8), batch_size=4, image_size=8))
+    for bad in (-1, True, 1.0):
+        with pytest.raises(ValueError, match=r"set_epoch: expected an integer >= 0, got"):
+            loader.set_epoch(bad)
+    for _ in zip(range(1), loader):
+        pass
+    loader.set_epoch(0)  # the epoch being read: nothing to do
+    with pytest.raises(ValueError, match=r"set_epoch\(1\): epoch 0 is partly read \(1 of 2 batches\); "
+                                         r"finish it first"):
+        loader.set_epoch(1)
+
+
+def test_load_state_dict_errors(make_file_list) -> None:
+    path = make_file_list(8)
+    state = DALILoader(train_pipeline(path, batch_size=4, image_size=8)).state_dict()
+    with pytest.raises(ValueError, match=r"load_state_dict: expected a dict from DALILoader\.state_dict\(\)"):
+        DALILoader(train_pipeline(path, batch_size=4, image_size=8)).load_state_dict({"epoch": 1})
+    with pytest.raises(ValueError, match=r"load_state_dict: the state comes from a loader with other "
+                                         r"settings: .*'batch_size': 4.*'batch_size': 2"):
+        DALILoader(train_pipeline(path, batch_size=2, image_size=8)).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"other settings: drop_last=False \(this loader: True\)"):
+        DALILoader(train_pipeline(path, batch_size=4, image_size=8), drop_last=True).load_state_dict(state)
