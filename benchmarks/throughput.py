@@ -53,6 +53,7 @@ MIXUP_ALPHA = 0.8
 CUTMIX_ALPHA = 1.0
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 REFERENCE = "dataloader-mix"
+QUIET_SHARE = 0.05  # above this share of the CPU taken by other processes, the report warns
 TARGETS = (  # (numerator, denominator, minimum ratio)
     ("dali-mix", "dataloader-mix", 2.0),
     ("dali-mix", "dali-nomix", 0.97),
@@ -320,6 +321,49 @@ def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: b
     return contenders
 
 
+# ---------------------------------------------------------------- CPU time: ours and other processes
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """Jiffies (1/CLK_TCK s) of CPU time so far: the whole machine's busy time, and ours."""
+
+    machine: int
+    ours: int  # this process (DALI's threads included) and its children (DataLoader workers)
+
+
+def read_cpu() -> CpuReading | None:
+    """Read /proc; None where there is none (off Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    ours, me = 0, os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        rest = text[text.rindex(")") + 2:].split()  # the fields after "pid (name) "
+        if int(stat.parent.name) == me or int(rest[1]) == me:
+            ours += int(rest[11]) + int(rest[12])  # utime + stime
+    return CpuReading(machine=user + nice + system + irq + softirq + steal, ours=ours)
+
+
+def cpu_figures(before: CpuReading | None, after: CpuReading | None, *, seconds: float,
+                images: int) -> dict[str, float | None]:
+    """Our CPU milliseconds per image (robust to other work) and the share of the machine's CPU
+    other processes took meanwhile (what makes images/s low or noisy)."""
+    if before is None or after is None:
+        return {"cpu_ms_per_image": None, "other_cpu_share": None}
+    tick = os.sysconf("SC_CLK_TCK")
+    ours = after.ours - before.ours
+    others = after.machine - before.machine - ours
+    return {"cpu_ms_per_image": 1000 * ours / tick / images,
+            "other_cpu_share": min(1.0, max(0.0, others / (seconds * tick * (os.cpu_count() or 1))))}
+
+
 # ---------------------------------------------------------------- measuring
 
 
@@ -376,10 +420,10 @@ def warm_up(
 def time_rounds(
     contenders: Sequence[Contender], streams: dict[str, Iterator[Batch]], settings: Settings,
     *, progress: Callable[[str], None],
-) -> tuple[dict[str, list[float]], list[list[str]]]:
-    """Images/s per contender and round, and the order each round ran the contenders in."""
+) -> tuple[dict[str, list[dict]], list[list[str]]]:
+    """Per contender, one record per round (images/s and the CPU figures); and the round orders."""
     order_rng = random.Random(settings.seed)
-    samples: dict[str, list[float]] = {c.key: [] for c in contenders}
+    rounds: dict[str, list[dict]] = {c.key: [] for c in contenders}
     orders = []
     for _ in range(settings.repeats):
         order = order_rng.sample(list(contenders), len(contenders))  # drift hits everyone alike
@@ -389,12 +433,14 @@ def time_rounds(
             for _ in range(settle_batches(settings.workers)):
                 consume(next(stream))
                 progress(c.key)
-            start, images = time.perf_counter(), 0
+            cpu, start, images = read_cpu(), time.perf_counter(), 0
             for _ in range(settings.batches):
                 images += consume(next(stream))
                 progress(c.key)
-            samples[c.key].append(images / (time.perf_counter() - start))
-    return samples, orders
+            seconds = time.perf_counter() - start
+            rounds[c.key].append({"images_per_s": images / seconds,
+                                  **cpu_figures(cpu, read_cpu(), seconds=seconds, images=images)})
+    return rounds, orders
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -432,19 +478,26 @@ def describe_machine() -> dict[str, object]:
     }
 
 
+def median_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if known else None
+
+
 def build_report(
-    *, contenders: Sequence[Contender], samples: dict[str, list[float]], outputs: dict[str, dict],
+    *, contenders: Sequence[Contender], rounds: dict[str, list[dict]], outputs: dict[str, dict],
     orders: list[list[str]], settings: Settings, data: DataInfo, backend: str, machine: dict,
-    load: dict[str, list[float]], started: dt.datetime, argv: Sequence[str],
+    started: dt.datetime, argv: Sequence[str],
 ) -> dict[str, object]:
     """Every figure of the run, as written to results.json."""
-    reference = summarize(samples[REFERENCE])["median"]
+    speed = {key: [r["images_per_s"] for r in records] for key, records in rounds.items()}
+    reference = summarize(speed[REFERENCE])["median"]
     rows = []
     for c in sorted(contenders, key=lambda c: c.number):
-        stats = summarize(samples[c.key])
+        stats = summarize(speed[c.key])
         rows.append({"key": c.key, "number": c.number, "label": c.label, **stats,
                      "ratio_to_reference": stats["median"] / reference,
-                     "images_per_s": samples[c.key], "output": outputs[c.key]})
+                     "cpu_ms_per_image": median_or_none([r["cpu_ms_per_image"] for r in rounds[c.key]]),
+                     "rounds": rounds[c.key], "output": outputs[c.key]})
     medians = {row["key"]: row["median"] for row in rows}
     targets = [
         {"numerator": num, "denominator": den, "minimum": minimum,
@@ -460,18 +513,10 @@ def build_report(
         "baseline_backend": backend,
         "reference": REFERENCE,
         "machine": machine,
-        "load_average": load,
         "round_orders": orders,
         "contenders": rows,
         "targets": targets,
     }
-
-
-def busy_warning(load_before: float) -> str | None:
-    """A note when other work was using the CPU in the minute before the run."""
-    if load_before > 0.5:
-        return f"the 1-minute load average was {load_before:.2f} before the run: other work shared the CPU"
-    return None
 
 
 def render_markdown(report: dict) -> str:
@@ -486,20 +531,23 @@ def render_markdown(report: dict) -> str:
         f"data: {'built-in synthetic set' if d['synthetic'] else d['root']} ({d['images']} images, "
         f"{d['classes']} classes); baseline recipe: {report['baseline_backend']}.",
         "",
-        "| # | contender | images/s (median) | min | max | IQR | vs #3 |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| # | contender | images/s (median) | min | max | IQR | CPU ms/image | vs #3 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["contenders"]:
+        cpu = "n/a" if r["cpu_ms_per_image"] is None else f"{r['cpu_ms_per_image']:.2f}"
         lines.append(f"| {r['number']} | {r['label']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} "
-                     f"| {r['q1']:.1f}-{r['q3']:.1f} | {r['ratio_to_reference']:.2f}x |")
+                     f"| {r['q1']:.1f}-{r['q3']:.1f} | {cpu} | {r['ratio_to_reference']:.2f}x |")
     lines.append("")
     numbers = {r["key"]: r["number"] for r in report["contenders"]}
     for t in report["targets"]:
         lines.append(f"- #{numbers[t['numerator']]} / #{numbers[t['denominator']]} = {t['ratio']:.3f} "
                      f"(target >= {t['minimum']}): {'met' if t['met'] else 'missed'}")
-    warning = busy_warning(report["load_average"]["before"][0])
-    if warning:
-        lines.append(f"- Note: {warning}; figures may be low or noisy.")
+    shares = [x["other_cpu_share"] for r in report["contenders"] for x in r["rounds"]
+              if x["other_cpu_share"] is not None]
+    if shares and max(shares) > QUIET_SHARE:
+        lines.append(f"- Note: other processes took up to {100 * max(shares):.0f}% of the CPU in a timed "
+                     "round (see other_cpu_share in results.json); figures may be low or noisy.")
     return "\n".join(lines) + "\n"
 
 
@@ -581,8 +629,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def run(contenders: Sequence[Contender], settings: Settings, *, num_classes: int) -> tuple[
-        dict[str, list[float]], dict[str, dict], list[list[str]]]:
-    """Warm up, check the outputs match, time the rounds; a progress bar on a terminal."""
+        dict[str, list[dict]], dict[str, dict], list[list[str]]]:
+    """Warm up, check the outputs match, time the rounds; a progress bar on a terminal.
+
+    Returns each contender's round records and output description, and the round orders."""
     from tqdm import tqdm
 
     streams = {c.key: c.open() for c in contenders}
@@ -595,13 +645,13 @@ def run(contenders: Sequence[Contender], settings: Settings, *, num_classes: int
         outputs = warm_up(contenders, streams, batches=settings.warmup, progress=progress)
         check_fair(outputs, batch_size=settings.batch_size, image_size=settings.image_size,
                    num_classes=num_classes)
-        samples, orders = time_rounds(contenders, streams, settings, progress=progress)
-    return samples, outputs, orders
+        rounds, orders = time_rounds(contenders, streams, settings, progress=progress)
+    return rounds, outputs, orders
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    started, load_before = dt.datetime.now().astimezone(), list(os.getloadavg())
+    started = dt.datetime.now().astimezone()
     settings = settings_from(args)
     try:
         data = resolve_data(args.data, cache=args.cache, quick=args.quick)
@@ -612,10 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = describe_machine()
     contenders = build_contenders(data, settings, backend=backend, gpu=machine["gpu"] is not None)
     torch.manual_seed(settings.seed)
-    samples, outputs, orders = run(contenders, settings, num_classes=data.num_classes)
+    rounds, outputs, orders = run(contenders, settings, num_classes=data.num_classes)
     report = build_report(
-        contenders=contenders, samples=samples, outputs=outputs, orders=orders, settings=settings, data=data,
-        backend=backend, machine=machine, load={"before": load_before, "after": list(os.getloadavg())},
+        contenders=contenders, rounds=rounds, outputs=outputs, orders=orders, settings=settings, data=data,
+        backend=backend, machine=machine,
         started=started, argv=[Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)],
     )
     print(write_outputs(report, args.out))

@@ -52,8 +52,11 @@ def test_quick_run_has_every_contender_with_its_figures(quick_run):
     assert numbers == ([1, 2, 3, 4] if torch.cuda.is_available() else [1, 2, 3])
     settings = report["settings"]
     for row in report["contenders"]:
-        samples = row["images_per_s"]
+        samples = [r["images_per_s"] for r in row["rounds"]]
         assert len(samples) == settings["repeats"] and all(v > 0 for v in samples)
+        if row["cpu_ms_per_image"] is not None:  # /proc is there to read
+            assert row["cpu_ms_per_image"] > 0
+            assert all(0 <= r["other_cpu_share"] <= 1 for r in row["rounds"])
         assert row["min"] == min(samples) and row["max"] == max(samples)
         assert row["min"] <= row["q1"] <= row["median"] <= row["q3"] <= row["max"]
         images = row["output"]["images"]
