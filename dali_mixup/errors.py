@@ -2,7 +2,8 @@
 
 DALI has no operator that raises a message of our choosing, so a failed check makes a
 tiny ``fn.reshape`` fail on purpose, with a requested size that encodes which check failed
-(and ``num_classes``). ``translate_errors`` recognises that failure in the pipeline's
+(and ``num_classes``). All checks of a batch share one such reshape: each is an operator
+with a fixed cost per batch. ``translate_errors`` recognises that failure in the pipeline's
 ``RuntimeError`` and raises ``MixInputError`` with a plain message instead.
 """
 
@@ -28,6 +29,7 @@ class Check(enum.IntEnum):
     SAME_SHAPE = 2
     LABEL_RANGE = 3
     SOFT_LABEL_LENGTH = 4
+    CHANNELS = 5
 
 
 _MESSAGES = {
@@ -35,6 +37,8 @@ _MESSAGES = {
     "another layout or none: set it on the DataNode or pass layout='HWC' or 'CHW' to mix()",
     Check.SAME_SHAPE: "all images in a batch must have the same shape, but sample {sample} differs "
     "from sample 0: resize or crop them to one size before mixing",
+    Check.CHANNELS: "CutMix on CHW images takes at most 4 channels; sample {sample} has more: "
+    "mix HWC images instead",
     Check.LABEL_RANGE: "the class id of sample {sample} is outside [0, num_classes={num_classes})",
     Check.SOFT_LABEL_LENGTH: "the label of sample {sample} is neither a class id nor a vector of "
     "length num_classes={num_classes}",
@@ -45,15 +49,15 @@ class MixInputError(ValueError):
     """A batch that the mixing stage cannot mix: wrong layout, ragged shapes or bad labels."""
 
 
-def guard(bad: DataNode, check: Check, *, num_classes: int = 0) -> DataNode:
-    """Return a float32 scalar 0 per sample (CPU) that makes the pipeline fail where ``bad``.
+def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
+    """Return a float32 scalar 0 per sample (CPU) that makes the pipeline fail where ``code``
+    (CPU int32 scalar per sample: 0, or the value of the failed ``Check``) is not 0.
 
-    ``bad``: CPU bool/int scalar per sample. Add the result to a value the outputs depend on,
-    so that DALI neither prunes the check nor runs the outputs without it.
+    Add the result to a value the outputs depend on, so that DALI neither prunes the check
+    nor runs the outputs without it.
     """
-    bad = fn.cast(bad, dtype=types.INT32)
-    code = _BASE + _KINDS * num_classes + int(check)
-    token = fn.reshape(fn.cast(bad, dtype=types.FLOAT) * 0.0, shape=fn.stack(1 + bad * code))
+    requested = 1 + code * (_BASE + _KINDS * num_classes)
+    token = fn.reshape(fn.cast(code, dtype=types.FLOAT) * 0.0, shape=fn.stack(requested))
     return fn.reshape(token, shape=[])
 
 
@@ -61,17 +65,25 @@ _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 
 
+_HALF = re.compile(r"(data type not supported, DALIDataType|Unsupported input type): float16")
+
+
 def explain(error: BaseException) -> MixInputError | None:
     """The ``MixInputError`` a failed check caused, or None for any other error."""
     text = str(error)
+    if _HALF.search(text) and "dali_mixup" in text:
+        return MixInputError("mix: the images are float16: pass dtype=types.FLOAT16 to mix() "
+                             "(the stage then blends in float32 and returns float16)")
     requested, sample = _REQUESTED.search(text), _SAMPLE.search(text)
     if "fn.reshape" not in text or requested is None or sample is None:
         return None
-    code = int(requested.group(1)) - 1 - _BASE
-    if code < 0:
+    # requested - 1 == kind * (_BASE + _KINDS * num_classes), kind < _KINDS
+    encoded = int(requested.group(1)) - 1
+    kind = encoded // _BASE
+    if kind not in _MESSAGES or encoded % kind:
         return None
-    num_classes, kind = divmod(code, _KINDS)
-    if kind not in _MESSAGES:
+    num_classes, remainder = divmod(encoded // kind - _BASE, _KINDS)
+    if remainder or num_classes < 0:
         return None
     message = _MESSAGES[Check(kind)].format(sample=sample.group(1), num_classes=num_classes)
     return MixInputError(f"mix: {message}")

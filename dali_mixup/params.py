@@ -2,7 +2,8 @@
 separate from applying them to images and labels (``stage.py``).
 
 Everything here runs on the CPU (``fn.random.beta`` and ``fn.batch_permutation`` have no
-GPU backend) and works on scalars or tiny vectors per sample.
+GPU backend) on scalars or 2-vectors per sample. Every DALI operator costs a fixed time
+per batch whatever its size, so the arithmetic works on (H, W) pairs at once.
 """
 
 from __future__ import annotations
@@ -40,19 +41,19 @@ class MixParams:
 
 @dataclass(frozen=True)
 class Draw:
-    """What applying needs: ``MixParams`` plus the partner gather indices and pixel weights.
+    """What applying needs, all CPU DataNodes with one value per sample.
 
-    ``gather``: the partner of each sample, as ``fn.permute_batch`` indices (list or DataNode).
+    ``params``: the public ``MixParams``.
+    ``index``: int32 scalar, the sample's own index in the batch.
+    ``gather``: int32 scalar, the partner whose pixels are mixed in (for ``fn.permute_batch``
+    and ``fn.multi_paste``; may be another sample even where nothing is mixed in).
     ``weight``: float32 scalar, weight of the own image outside the box (Mixup's lam, else 1).
-    ``box_anchor``/``box_shape``: float32 (2,), the box in (H, W) pixels, for ``fn.erase``.
     """
 
-    params: MixParams | None
-    gather: list[int] | DataNode
-    lam: DataNode
+    params: MixParams
+    index: DataNode
+    gather: DataNode
     weight: DataNode
-    box_anchor: DataNode
-    box_shape: DataNode
 
 
 class _Seeds:
@@ -71,12 +72,13 @@ class _Seeds:
 
 
 class _SampleIndex:
-    """External source giving each sample its index in the batch (DALI has no such op)."""
+    """External source giving each sample its index in the batch (DALI has no such op).
+    It takes the batch info only so that DALI knows it is stateless across checkpoints."""
 
     def __init__(self, batch_size: int) -> None:
-        self._batch = [np.array(i, dtype=np.int32) for i in range(batch_size)]
+        self._batch = np.arange(batch_size, dtype=np.int32)
 
-    def __call__(self) -> list[np.ndarray]:
+    def __call__(self, info: types.BatchInfo) -> np.ndarray:
         return self._batch
 
 
@@ -89,122 +91,85 @@ def _share(values: DataNode, mode: Mode, batch_size: int) -> DataNode:
     return fn.permute_batch(values, indices=[min(i, batch_size - 1 - i) for i in range(batch_size)])
 
 
-def _floor_int(x: DataNode) -> DataNode:
-    return fn.cast(dmath.floor(x), dtype=types.INT32)
+def _box(config: MixConfig, u: DataNode, lam_cut: DataNode | None,
+         size: DataNode) -> tuple[DataNode, DataNode]:
+    """timm's CutMix box as float32 (2,) vectors (top, left) and (height, width), in pixels.
 
-
-def _box(config: MixConfig, draws: list[DataNode], lam_cut: DataNode | None,
-         height: DataNode, width: DataNode) -> tuple[DataNode, DataNode, DataNode, DataNode]:
-    """timm's CutMix box (top, left, box height, box width) as int32 scalars per sample."""
+    ``u``: uniform draws, 2 (box centre) or 4 (minmax: sides, then position).
+    ``size``: float32 (2,) image (H, W).
+    """
     if config.cutmix_minmax is not None:
         lo, hi = config.cutmix_minmax
-        u_h, u_w, u_y, u_x = draws
-        sizes = []
-        for u, extent in ((u_h, height), (u_w, width)):
-            low = _floor_int(extent * lo)
-            high = _floor_int(extent * hi)
-            sizes.append(low + _floor_int(u * (high - low)))
-        cut_h, cut_w = sizes
-        top = _floor_int(u_y * (height - cut_h))
-        left = _floor_int(u_x * (width - cut_w))
-        return top, left, cut_h, cut_w
-    u_y, u_x = draws
-    ratio = dmath.sqrt(1.0 - lam_cut)
-    half_h = _floor_int(_floor_int(height * ratio) / 2)
-    half_w = _floor_int(_floor_int(width * ratio) / 2)
-    centre_y = _floor_int(u_y * height)
-    centre_x = _floor_int(u_x * width)
-    top = dmath.clamp(centre_y - half_h, 0, height)
-    left = dmath.clamp(centre_x - half_w, 0, width)
-    bottom = dmath.clamp(centre_y + half_h, 0, height)
-    right = dmath.clamp(centre_x + half_w, 0, width)
-    return top, left, bottom - top, right - left
+        low = dmath.floor(size * lo)
+        sides = low + dmath.floor(u[0:2] * (dmath.floor(size * hi) - low))
+        return dmath.floor(u[2:4] * (size - sides)), sides
+    # Side sqrt(1 - lam) of the image's, centred uniformly, clipped; halves rounded down.
+    half = dmath.floor(dmath.floor(size * dmath.sqrt(1.0 - lam_cut)) * 0.5)
+    centre = dmath.floor(u * size)
+    top_left = dmath.max(centre - half, 0.0)
+    return top_left, dmath.min(centre + half, size) - top_left
 
 
-def draw(config: MixConfig, *, batch_size: int, height: DataNode, width: DataNode,
-         prob: Prob, seed: int | None, with_params: bool) -> Draw:
+def draw(config: MixConfig, *, batch_size: int, size: DataNode, prob: Prob,
+         seed: int | None) -> Draw:
     """Draw one batch's parameters.
 
-    ``height``/``width``: int32 scalars per sample (CPU), the images' spatial size.
+    ``size``: float32 (2,) per sample (CPU), the images' (H, W).
     ``prob``: the chance of mixing, constant or a float32 scalar per sample (CPU).
     Partners: a random derangement (``fn.batch_permutation(no_fixed_points=True)``) in
     batch and elem modes; i and B-1-i in pair mode (the middle sample of an odd batch mixes
     with nothing). A batch of one mixes with nothing.
     """
     seeds = _Seeds(seed)
-    uniform = lambda: fn.random.uniform(range=[0.0, 1.0], **seeds())  # noqa: E731
-    raw = {"apply": uniform()}
-    if config.mixup_enabled and config.cutmix_enabled:
-        raw["switch"] = uniform()
+    both = config.mixup_enabled and config.cutmix_enabled
+    box_draws = (4 if config.cutmix_minmax is not None else 2) if config.cutmix_enabled else 0
+    # One uniform vector per sample: [apply, (switch), (box draws...)], then the Betas.
+    draws = [fn.random.uniform(range=[0.0, 1.0], shape=[1 + both + box_draws], **seeds())]
     if config.mixup_enabled:
-        raw["lam_mix"] = fn.random.beta(alpha=config.mixup_alpha, beta=config.mixup_alpha,
-                                        **seeds())
-    if config.cutmix_enabled:
-        if config.cutmix_minmax is None:
-            raw["lam_cut"] = fn.random.beta(alpha=config.cutmix_alpha, beta=config.cutmix_alpha,
-                                            **seeds())
-            box_keys = ["u_y", "u_x"]
-        else:
-            box_keys = ["u_h", "u_w", "u_y", "u_x"]
-        for key in box_keys:
-            raw[key] = uniform()
-    keys = list(raw)
-    shared = _share(fn.stack(*raw.values()), config.mode, batch_size)
-    d = {key: shared[i] for i, key in enumerate(keys)}
+        draws.append(fn.random.beta(alpha=config.mixup_alpha, beta=config.mixup_alpha,
+                                    shape=[1], **seeds()))
+    if config.cutmix_enabled and config.cutmix_minmax is None:
+        draws.append(fn.random.beta(alpha=config.cutmix_alpha, beta=config.cutmix_alpha,
+                                    shape=[1], **seeds()))
+    raw = _share(fn.cat(*draws) if len(draws) > 1 else draws[0], config.mode, batch_size)
+    at = 1 + both + box_draws  # where the Betas start in ``raw``
 
-    need_index = with_params or (config.mode is Mode.PAIR and batch_size % 2 == 1)
-    index = fn.external_source(source=_SampleIndex(batch_size), batch=True,
-                               dtype=types.INT32, ndim=0) if need_index else None
-    mixed = d["apply"] < prob
+    index = fn.external_source(source=_SampleIndex(batch_size), batch=True, batch_info=True,
+                               dtype=types.INT32, ndim=0)
     if config.mode is Mode.PAIR:
-        gather: list[int] | DataNode = [batch_size - 1 - i for i in range(batch_size)]
-        partner = batch_size - 1 - index if index is not None else None
-        if batch_size % 2 == 1:  # the middle sample of an odd batch is its own pair
-            mixed = mixed & (index != batch_size // 2)
+        gather = batch_size - 1 - index
     else:
         gather = fn.batch_permutation(no_fixed_points=True, **seeds())
-        partner = gather
-        if batch_size == 1:  # no other sample to mix in
-            mixed = d["apply"] < 0.0
+    if batch_size == 1:  # no other sample to mix in
+        mixed = raw[0] < 0.0
+    elif config.mode is Mode.PAIR and batch_size % 2 == 1:  # the middle sample pairs itself
+        mixed = (raw[0] < prob) & (index != batch_size // 2)
+    else:
+        mixed = raw[0] < prob
     mixed = fn.cast(mixed, dtype=types.FLOAT)
 
-    if "switch" in d:
-        use_cut = fn.cast(d["switch"] < config.switch_prob, dtype=types.FLOAT)
+    if both:
+        cut = mixed * fn.cast(raw[1] < config.switch_prob, dtype=types.FLOAT)
+        mixup = mixed - cut
+    elif config.cutmix_enabled:
+        cut, mixup = mixed, 0.0
     else:
-        use_cut = 1.0 if config.cutmix_enabled else 0.0
-    cut = mixed * use_cut
-    mix_weight = mixed * (1.0 - use_cut)
-
-    zero = mixed * 0.0
-    if config.cutmix_enabled:
-        top, left, box_h, box_w = _box(config, [d[k] for k in box_keys], d.get("lam_cut"),
-                                       height, width)
-        box_h, box_w = fn.cast(box_h * cut, dtype=types.INT32), fn.cast(box_w * cut, dtype=types.INT32)
-        area = fn.cast(box_h * box_w, dtype=types.FLOAT) / fn.cast(height * width, dtype=types.FLOAT)
-        if config.correct_lam or config.cutmix_minmax is not None:
-            lam_cut = 1.0 - area
-        else:
-            lam_cut = d["lam_cut"]
-        box_anchor = fn.cast(fn.stack(top, left), dtype=types.FLOAT)
-        box_shape = fn.cast(fn.stack(box_h, box_w), dtype=types.FLOAT)
-    else:
-        top = left = box_h = box_w = fn.cast(zero, dtype=types.INT32)
-        lam_cut = 1.0
-        box_anchor = box_shape = fn.stack(zero, zero)
-    lam_mix = d.get("lam_mix", 1.0)
-
+        cut, mixup = 0.0, mixed
     # Selections as exact products: 1 * a + 0 * b == a for finite a, b.
-    weight = mix_weight * lam_mix + (1.0 - mix_weight)
-    lam = cut * lam_cut + mix_weight * lam_mix + (1.0 - mixed)
-
-    params = None
-    if with_params:
-        partner_or_own = fn.cast(mixed * partner + (1.0 - mixed) * index, dtype=types.INT32)
-        params = MixParams(
-            lam=lam,
-            partner=partner_or_own,
-            cutmix=fn.cast(cut, dtype=types.INT32),
-            box=fn.cast(fn.stack(top, left, box_h, box_w), dtype=types.INT32),
-        )
-    return Draw(params=params, gather=gather, lam=lam, weight=weight,
-                box_anchor=box_anchor, box_shape=box_shape)
+    weight = mixup * raw[at] + (1.0 - mixup) if config.mixup_enabled else 1.0 + mixed * 0.0
+    lam = weight
+    if config.cutmix_enabled:
+        lam_cut = raw[at + config.mixup_enabled] if config.cutmix_minmax is None else None
+        top_left, sides = _box(config, raw[1 + both:at], lam_cut, size)
+        sides = sides * cut
+        if config.correct_lam or config.cutmix_minmax is not None:
+            lam = lam - sides[0] * sides[1] / (size[0] * size[1])
+        else:
+            lam = lam + cut * (lam_cut - 1.0)
+        box = fn.cast(fn.cat(top_left, sides), dtype=types.INT32)
+    else:
+        box = fn.cast(fn.stack(*[mixed * 0.0] * 4), dtype=types.INT32)
+    partner = fn.cast(mixed * gather + (1.0 - mixed) * index, dtype=types.INT32)
+    cutmix = fn.cast(cut if config.cutmix_enabled else mixed * 0.0, dtype=types.INT32)
+    params = MixParams(lam=lam, partner=partner, cutmix=cutmix, box=box)
+    return Draw(params=params, index=index, gather=gather, weight=weight)

@@ -7,6 +7,7 @@ The stage runs on the images' device; parameters are drawn on the CPU (``params.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -21,6 +22,7 @@ from .params import Draw, MixParams, Prob, draw
 
 Layout = Literal["HWC", "CHW"]
 _DTYPES = (types.FLOAT, types.FLOAT16)
+_MAX_CHW_CHANNELS = 4  # CutMix pastes the box once per plane of a CHW image
 _LAYOUT_CODES = {name: (ord(name[0]) << 16) | (ord(name[1]) << 8) | ord(name[2]) for name in ("HWC", "CHW")}
 
 
@@ -55,59 +57,129 @@ def _first3(vector: DataNode, dtype: types.DALIDataType) -> DataNode:
     return fn.cast(padded[0:3], dtype=types.INT32)
 
 
-def _image_geometry(images: DataNode, batch_size: int) -> tuple[DataNode, DataNode, DataNode]:
-    """Per sample (CPU): image height, width (int32) and a float32 0 token carrying the
-    layout and same-shape checks."""
-    shape = _first3(images.shape(dtype=types.INT32, device="cpu"), types.INT32)
-    chars = _first3(fn.get_property(images, key="layout", device="cpu"), types.UINT8)
-    code = (chars[0] << 16) | (chars[1] << 8) | chars[2]
-    is_chw = code == _LAYOUT_CODES["CHW"]
-    known = is_chw | (code == _LAYOUT_CODES["HWC"])
-    chw = fn.cast(is_chw, dtype=types.INT32)
-    height = chw * shape[1] + (1 - chw) * shape[0]
-    width = chw * shape[2] + (1 - chw) * shape[1]
-    differs = fn.reductions.max(fn.cast(shape != fn.permute_batch(shape, indices=[0] * batch_size),
-                                        dtype=types.INT32))
-    token = guard(known == 0, Check.LAYOUT) + guard(differs, Check.SAME_SHAPE)
-    return height, width, token
+@dataclass(frozen=True)
+class _Geometry:
+    """Per-sample image geometry, CPU DataNodes.
+
+    ``shape``: int32 (3,). ``size``: float32 (2,) (H, W).
+    ``rows``: int32 (3,) shape (R, L, 1) of the image seen as one-channel rows, the view in
+    which ``fn.multi_paste`` (HWC only) pastes boxes for either layout: (H, W * C) for HWC,
+    (C * H, W) for CHW.
+    ``layout``: as given to ``mix``, None when read at run time.
+    ``chw``: 1 for CHW, 0 for HWC: an int when ``layout`` is given, else an int32 scalar.
+    ``channels``: int32 scalar, C. ``problem``: int32 scalar, 0 or the ``Check`` that failed.
+    """
+
+    shape: DataNode
+    size: DataNode
+    rows: DataNode
+    layout: Layout | None
+    chw: DataNode | int
+    channels: DataNode
+    problem: DataNode
+
+
+def _image_geometry(images: DataNode, layout: Layout | None, batch_size: int) -> _Geometry:
+    """The geometry, from ``layout`` when given, else from the images' own layout at run time."""
+    if layout is None:
+        shape = _first3(images.shape(dtype=types.INT32, device="cpu"), types.INT32)
+        chars = _first3(fn.get_property(images, key="layout", device="cpu"), types.UINT8)
+        code = (chars[0] << 16) | (chars[1] << 8) | chars[2]
+        is_chw = code == _LAYOUT_CODES["CHW"]
+        problem = fn.cast(~(is_chw | (code == _LAYOUT_CODES["HWC"])), dtype=types.INT32) * int(Check.LAYOUT)
+        chw = fn.cast(is_chw, dtype=types.INT32)
+        hw = chw * shape[1:3] + (1 - chw) * shape[0:2]
+        channels = chw * shape[0] + (1 - chw) * shape[2]
+    else:
+        shape = images.shape(dtype=types.INT32, device="cpu")
+        chw = int(layout == "CHW")
+        hw = shape[1:3] if chw else shape[0:2]
+        channels = shape[0] if chw else shape[2]
+        problem = None
+    differs = shape != fn.permute_batch(shape, indices=[0] * batch_size)
+    same_shape = fn.reductions.max(fn.cast(differs, dtype=types.INT32)) * int(Check.SAME_SHAPE)
+    problem = same_shape if problem is None else dmath.max(problem, same_shape)
+    if layout != "HWC":
+        too_many = fn.cast(chw * channels > _MAX_CHW_CHANNELS, dtype=types.INT32) * int(Check.CHANNELS)
+        problem = dmath.max(problem, too_many)
+    # (R, L, 1): for HWC (H, W * C, 1), for CHW (C * H, W, 1).
+    rows = fn.cat(hw * fn.stack(chw * channels + (1 - chw), chw + (1 - chw) * channels),
+                  types.Constant(np.ones(1), dtype=types.INT32, device="cpu"))
+    return _Geometry(shape, fn.cast(hw, dtype=types.FLOAT), rows, layout, chw, channels, problem)
 
 
 def _smoothed_targets(labels: DataNode, config: MixConfig) -> tuple[DataNode, DataNode]:
     """float32 (C,) smoothed targets per sample (CPU), from class ids (scalar or (1,)) or
-    from soft vectors of length C, and a float32 0 token carrying the label checks."""
+    from soft vectors of length C, and an int32 ``Check`` code (0 where fine)."""
     classes = config.num_classes
-    flat = fn.cast(fn.reshape(labels, shape=[-1]), dtype=types.FLOAT)
+    flat = fn.reshape(labels, shape=[-1])
     length = flat.shape(dtype=types.INT32, device="cpu")[0]
+    # A soft label as it is; a class id padded with zeros, its first element the id.
+    soft = fn.slice(fn.cast(flat, dtype=types.FLOAT), start=[0], shape=[classes], axes=[0],
+                    out_of_bounds_policy="pad")
+    first = soft[0]
     is_id = length == 1
-    first = fn.cat(flat, types.Constant(np.zeros(1), dtype=types.FLOAT, device="cpu"))[0]
     one_hot = fn.one_hot(fn.cast(dmath.clamp(first, 0, classes - 1), dtype=types.INT32),
                          num_classes=classes)
-    soft = fn.slice(flat, start=[0], shape=[classes], axes=[0], out_of_bounds_policy="pad")
-    id_weight = fn.cast(is_id, dtype=types.FLOAT)
-    targets = id_weight * one_hot + (1.0 - id_weight) * soft
+    targets = soft + fn.cast(is_id, dtype=types.FLOAT) * (one_hot - soft)  # exact either way
     if config.label_smoothing > 0:
         targets = targets * (1.0 - config.label_smoothing) + config.off_value
-    token = guard(is_id & ((first < 0) | (first >= classes)), Check.LABEL_RANGE,
-                  num_classes=classes)
-    token = token + guard((length != 1) & (length != classes), Check.SOFT_LABEL_LENGTH,
-                          num_classes=classes)
-    return targets, token
+    bad_id = fn.cast(is_id & ((first < 0) | (first >= classes)), dtype=types.INT32)
+    bad_length = fn.cast(~is_id & (length != classes), dtype=types.INT32)
+    problem = dmath.max(bad_id * int(Check.LABEL_RANGE),
+                         bad_length * int(Check.SOFT_LABEL_LENGTH))
+    return targets, problem
 
 
-def _blend_images(images: DataNode, d: Draw, weight: DataNode, box_used: bool, start: DataNode,
-                  dtype: types.DALIDataType) -> DataNode:
-    """``x * w + x_partner * (1 - w)`` in float32 on the images' device."""
-    x = fn.cast(images, dtype=types.FLOAT)  # DALI's CPU arithmetic has no float16
-    partner = fn.permute_batch(x, indices=d.gather)
-    if box_used:
-        # A one-channel plane of the weight, then the box cleared: broadcasts over channels.
-        plane = fn.slice(x, start=start, shape=[1], axis_names="C")
-        w = fn.erase(dmath.clamp(plane, weight, weight), anchor=d.box_anchor, shape=d.box_shape,
-                     axis_names="HW", fill_value=0.0)
+def _box_regions(box: DataNode, g: _Geometry) -> tuple[DataNode, DataNode]:
+    """Anchors and shapes (int32 (1 + 4, 2) per sample) of the regions ``fn.multi_paste``
+    copies in the rows view: the whole own image, then the box once per plane (one plane of
+    width W * C for HWC; C planes of height H for CHW; unused regions empty at (0, 0))."""
+    whole = fn.reshape(g.rows[0:2], shape=[1, 2])
+    if g.layout == "HWC":  # one plane, columns scaled by C
+        scale = fn.stack(g.channels * 0 + 1, g.channels)
+        box_anchor = fn.reshape(box[0:2] * scale, shape=[1, 2])
+        box_shape = fn.reshape(box[2:4] * scale, shape=[1, 2])
     else:
-        w = weight
-    out = x * w + partner * (1.0 - w)
-    return fn.cast(out, dtype=dtype) if dtype != types.FLOAT else out
+        plane = types.Constant(np.arange(_MAX_CHW_CHANNELS), dtype=types.INT32, device="cpu")
+        used = fn.cast((plane < g.channels) if g.layout == "CHW" else
+                       (g.chw * (plane < g.channels)) | ((1 - g.chw) * (plane == 0)),
+                       dtype=types.INT32)
+        scale = g.chw + (1 - g.chw) * g.channels
+        height = g.rows[0] / (g.chw * (g.channels - 1) + 1)  # H for either layout
+        box_anchor = fn.stack(used * (g.chw * plane * fn.cast(height, dtype=types.INT32) + box[0]),
+                              used * box[1] * scale, axis=1)
+        box_shape = fn.stack(used * box[2], used * box[3] * scale, axis=1)
+    return fn.cat(whole * 0, box_anchor), fn.cat(whole, box_shape)
+
+
+def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, layout: Layout | None,
+                 dtype: types.DALIDataType | None) -> DataNode:
+    """Each image with its partner's CutMix box pasted in: one copy of the batch."""
+    rows = fn.reshape(images, shape=g.rows, layout="HWC")
+    anchors, shapes = _box_regions(d.params.box, g)
+    regions = 2 if g.layout == "HWC" else 1 + _MAX_CHW_CHANNELS
+    ids = fn.stack(d.index, *[d.gather] * (regions - 1))
+    pasted = fn.multi_paste(rows, in_ids=ids, in_anchors=anchors, shapes=shapes,
+                            out_anchors=anchors, dtype=dtype)
+    return fn.reshape(pasted, shape=g.shape, layout=layout or "")
+
+
+def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, weight: DataNode,
+                layout: Layout | None, dtype: types.DALIDataType) -> DataNode:
+    """CutMix by pasting boxes, then Mixup by ``x * w + x_partner * (1 - w)`` where ``w``
+    is Mixup's lam, or 1 where the sample is cut or not mixed (exact: x * 1 + y * 0 == x)."""
+    if dtype == types.FLOAT16:
+        # DALI's CPU arithmetic and its paste take no float16: work in float32.
+        images = fn.cast(images, dtype=types.FLOAT)
+    if config.cutmix_enabled and not config.mixup_enabled and layout is not None:
+        # CutMix alone needs no arithmetic: the paste also converts the type.
+        out = _paste_boxes(images, d, g, layout, types.FLOAT)
+    else:
+        own = _paste_boxes(images, d, g, layout, None) if config.cutmix_enabled else images
+        # The arithmetic takes its layout from the partner batch, the input's own.
+        out = own * weight + fn.permute_batch(images, indices=d.gather) * (1.0 - weight)
+    return fn.cast(out, dtype=dtype) if dtype == types.FLOAT16 else out
 
 
 def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | None = None,
@@ -133,16 +205,14 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
     batch_size = _current_batch_size()
     if layout is not None:
         images = fn.reshape(images, layout=layout)
-    height, width, image_token = _image_geometry(images, batch_size)
-    targets, label_token = _smoothed_targets(labels, config)
-    d = draw(config, batch_size=batch_size, height=height, width=width,
-             prob=config.prob if prob is None else prob, seed=seed, with_params=return_params)
-    # Adding the checks' zero tokens orders every check before the work it protects.
-    token = image_token + label_token
-    images = _blend_images(images, d, d.weight + token, config.cutmix_enabled,
-                           fn.cast(fn.stack(token), dtype=types.INT32),
-                           dtype)
-    lam = d.lam + token
+    geometry = _image_geometry(images, layout, batch_size)
+    targets, label_problem = _smoothed_targets(labels, config)
+    d = draw(config, batch_size=batch_size, size=geometry.size,
+             prob=config.prob if prob is None else prob, seed=seed)
+    # Adding the checks' zero token orders them before the work they protect.
+    token = guard(dmath.max(geometry.problem, label_problem), num_classes=config.num_classes)
+    images = _mix_images(images, config, d, geometry, d.weight + token, layout, dtype)
+    lam = d.params.lam + token
     targets = targets * lam + fn.permute_batch(targets, indices=d.gather) * (1.0 - lam)
     if images.device == "gpu":
         targets = targets.gpu()

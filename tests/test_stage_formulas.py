@@ -36,10 +36,11 @@ def _expected_image(x: np.ndarray, xp: np.ndarray, r, i: int, layout: str) -> np
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layout_given", [True, False], ids=["layout-given", "layout-read"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", MODES)
-def test_outputs_match_formulas(mode, dtype, layout, device):
+def test_outputs_match_formulas(mode, dtype, layout, layout_given, device):
     batch = 7
     config = MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, num_classes=10,
                        label_smoothing=0.1, prob=0.6)
@@ -47,7 +48,7 @@ def test_outputs_match_formulas(mode, dtype, layout, device):
     labels = class_ids(batch)
     out_dtype = types.FLOAT16 if dtype == np.float16 else types.FLOAT
     runs = run_mix(images, labels, config, device=device, iterations=20, image_layout=layout,
-                   dtype=out_dtype)
+                   dtype=out_dtype, layout=layout if layout_given else None)
     kinds = set()
     for r in runs:
         assert r.images.dtype == (np.float16 if dtype == np.float16 else np.float32)
@@ -65,17 +66,23 @@ def test_outputs_match_formulas(mode, dtype, layout, device):
     assert kinds == {"none", "cutmix", "mixup"}, "the runs should cover every kind of mixing"
 
 
+@pytest.mark.parametrize("layout", [None, "HWC", "CHW"])
 @pytest.mark.parametrize("mode", MODES)
-def test_cutmix_pixels_come_from_sample_or_partner_in_area_1_minus_lam(mode):
+def test_cutmix_pixels_come_from_sample_or_partner_in_area_1_minus_lam(mode, layout):
+    """With the layout given, CutMix alone is a pure paste; read at run time, it goes
+    through the blend with weight 1: both must copy pixels exactly."""
     batch = 6
     config = MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, mode=mode, num_classes=6)
     images = random_images(batch, shape=(40, 30, 3))
-    for r in run_mix(images, class_ids(batch), config, iterations=5):
+    given = [np.ascontiguousarray(im.transpose(2, 0, 1)) for im in images] if layout == "CHW" else images
+    for r in run_mix(given, class_ids(batch), config, iterations=5, layout=layout,
+                     image_layout=layout or "HWC"):
+        out = r.images.transpose(0, 2, 3, 1) if layout == "CHW" else r.images
         for i in range(batch):
             x = images[i].astype(np.float32)
             xp = images[int(r.partner[i])].astype(np.float32)
-            from_self = np.all(r.images[i] == x, axis=-1)
-            from_partner = np.all(r.images[i] == xp, axis=-1) & ~from_self
+            from_self = np.all(out[i] == x, axis=-1)
+            from_partner = np.all(out[i] == xp, axis=-1) & ~from_self
             assert np.all(from_self | from_partner), "every pixel comes from the sample or its partner"
             assert from_partner.mean() == pytest.approx(1 - r.lam[i], abs=1e-6)
 

@@ -1,0 +1,209 @@
+"""Every error of the stage: bad configs, bad calls, bad batches at run time, device placement."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from nvidia.dali import fn, pipeline_def, types
+
+from _mixrun import class_ids, cuda_available, random_images, run_mix
+from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"mixup_alpha": -0.1}, "MixConfig.mixup_alpha: expected a number >= 0, got -0.1"),
+    ({"cutmix_alpha": -1}, "MixConfig.cutmix_alpha: expected a number >= 0, got -1"),
+    ({"mixup_alpha": "1"}, "MixConfig.mixup_alpha: expected a finite number, got '1'"),
+    ({"mixup_alpha": float("nan")}, "MixConfig.mixup_alpha: expected a finite number, got nan"),
+    ({"mixup_alpha": 0.0, "cutmix_alpha": 0.0}, "mixup_alpha and cutmix_alpha are both 0"),
+    ({"prob": 1.5}, "MixConfig.prob: expected a number in [0, 1], got 1.5"),
+    ({"prob": -0.1}, "MixConfig.prob: expected a number in [0, 1], got -0.1"),
+    ({"switch_prob": 2}, "MixConfig.switch_prob: expected a number in [0, 1], got 2"),
+    ({"label_smoothing": 1.0}, "MixConfig.label_smoothing: expected a number in [0, 1), got 1.0"),
+    ({"label_smoothing": -0.1}, "MixConfig.label_smoothing: expected a number in [0, 1), got -0.1"),
+    ({"num_classes": 0}, "MixConfig.num_classes: expected an integer >= 1, got 0"),
+    ({"num_classes": 10.0}, "MixConfig.num_classes: expected an integer >= 1, got 10.0"),
+    ({"mode": "batches"}, "MixConfig.mode: expected one of ['batch', 'pair', 'elem'], got 'batches'"),
+    ({"cutmix_minmax": (0.5, 0.2)}, "MixConfig.cutmix_minmax: expected None or a pair (lo, hi) with 0 < lo < hi <= 1, got (0.5, 0.2)"),
+    ({"cutmix_minmax": (0.0, 0.5)}, "MixConfig.cutmix_minmax: expected None or a pair"),
+    ({"cutmix_minmax": (0.2, 1.1)}, "MixConfig.cutmix_minmax: expected None or a pair"),
+    ({"cutmix_minmax": (0.2,)}, "MixConfig.cutmix_minmax: expected None or a pair"),
+    ({"correct_lam": 1}, "MixConfig.correct_lam: expected a bool, got 1"),
+])
+def test_bad_config_names_the_field_what_was_expected_and_what_was_given(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MixConfig(**options)
+
+
+def test_config_is_frozen_keyword_only_and_takes_timm_defaults():
+    config = MixConfig()
+    assert (config.mixup_alpha, config.cutmix_alpha, config.cutmix_minmax, config.prob,
+            config.switch_prob, config.mode, config.correct_lam, config.label_smoothing,
+            config.num_classes) == (1.0, 0.0, None, 1.0, 0.5, "batch", True, 0.1, 1000)
+    with pytest.raises(AttributeError):
+        config.prob = 0.5
+    with pytest.raises(TypeError):
+        MixConfig(1.0)
+    # cutmix_minmax alone enables CutMix, as in timm.
+    assert MixConfig(mixup_alpha=0.0, cutmix_minmax=[0.2, 0.8]).cutmix_minmax == (0.2, 0.8)
+
+
+def _define(call):
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe():
+        x = fn.external_source(source=lambda: random_images(2), batch=True, layout="HWC")
+        y = fn.external_source(source=lambda: class_ids(2), batch=True)
+        return call(x, y)
+
+    return pipe()
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"prob": 1.2}, ValueError, "mix: prob: expected None, a number in [0, 1] or a CPU DataNode, got 1.2"),
+    ({"seed": -3}, ValueError, "mix: seed: expected None or an integer >= 0, got -3"),
+    ({"layout": "NHWC"}, ValueError, "mix: layout: expected None, 'HWC' or 'CHW', got 'NHWC'"),
+    ({"dtype": types.UINT8}, ValueError, "mix: dtype: expected types.FLOAT or types.FLOAT16"),
+])
+def test_bad_call_arguments_are_refused_when_the_graph_is_defined(options, error, message):
+    config = MixConfig(num_classes=2)
+    with pytest.raises(error, match=re.escape(message)):
+        _define(lambda x, y: mix(x, y, config, **options))
+
+
+def test_config_must_be_a_mix_config():
+    with pytest.raises(TypeError, match="mix: config: expected a MixConfig, got dict"):
+        _define(lambda x, y: mix(x, y, {"mixup_alpha": 1.0}))
+
+
+def test_prob_node_must_be_on_the_cpu():
+    config = MixConfig(num_classes=2)
+    with pytest.raises(ValueError, match="mix: prob: expected a CPU DataNode"):
+        @pipeline_def(batch_size=2, num_threads=1, device_id=0)
+        def pipe():
+            x = fn.external_source(source=lambda: random_images(2), batch=True, layout="HWC")
+            y = fn.external_source(source=lambda: class_ids(2), batch=True)
+            return mix(x, y, config, prob=fn.random.uniform(range=[0, 1]).gpu())
+
+        pipe()
+
+
+def test_mix_outside_a_pipeline_definition_is_refused():
+    with pytest.raises(RuntimeError, match="mix: call it while defining a DALI pipeline"):
+        mix(None, None, MixConfig())
+
+
+def test_conveniences_validate_through_mix_config():
+    with pytest.raises(ValueError, match="MixConfig.mixup_alpha: expected a number >= 0, got -1"):
+        _define(lambda x, y: mixup(x, y, alpha=-1, num_classes=2))
+    with pytest.raises(ValueError, match="MixConfig.cutmix_minmax: expected None or a pair"):
+        _define(lambda x, y: cutmix(x, y, alpha=1.0, minmax=(0.9, 0.1), num_classes=2))
+
+
+def test_conveniences_mix_only_their_own_kind():
+    images, labels = random_images(6), class_ids(6)
+    cut = run_mix(images, labels, MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, mode="elem",
+                                            num_classes=6), iterations=3)
+    assert all(np.all(r.cutmix == 1) for r in cut)
+
+    @pipeline_def(batch_size=6, num_threads=1, device_id=None, seed=1)
+    def pipe():
+        x = fn.external_source(source=lambda: images, batch=True, layout="HWC")
+        y = fn.external_source(source=lambda: labels, batch=True)
+        a, ta, pa = mixup(x, y, alpha=1.0, num_classes=6, mode="elem", return_params=True)
+        b, tb, pb = cutmix(x, y, alpha=1.0, num_classes=6, mode="elem", return_params=True)
+        return pa.cutmix, pb.cutmix, ta
+
+    p = pipe()
+    p.build()
+    mixup_cut, cutmix_cut, targets = p.run()
+    assert np.all(np.array(mixup_cut.as_tensor()) == 0)
+    assert np.all(np.array(cutmix_cut.as_tensor()) == 1)
+    assert np.array(targets.as_tensor()).shape == (6, 6)
+
+
+@pytest.mark.parametrize("images, labels, message", [
+    ([np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)], class_ids(2),
+     "mix: all images in a batch must have the same shape, but sample 1 differs from sample 0"),
+    (random_images(3), [np.array([0], np.int32), np.array([3], np.int32), np.array([1], np.int32)],
+     re.escape("mix: the class id of sample 1 is outside [0, num_classes=3)")),
+    (random_images(3), [np.array([0], np.int32), np.array([1], np.int32), np.array([-1], np.int32)],
+     re.escape("mix: the class id of sample 2 is outside [0, num_classes=3)")),
+    (random_images(2), [np.ones(3, np.float32) / 3, np.ones(4, np.float32) / 4],
+     "mix: the label of sample 1 is neither a class id nor a vector of length num_classes=3"),
+])
+def test_bad_batches_give_a_clear_python_error(images, labels, message):
+    config = MixConfig(num_classes=3)
+    with pytest.raises(MixInputError, match=message) as info:
+        run_mix(images, labels, config)
+    assert "C++" not in str(info.value) and info.value.__cause__ is None
+
+
+def test_images_without_layout_are_refused_unless_layout_is_given():
+    config = MixConfig(num_classes=2)
+    images = random_images(2)
+    with pytest.raises(MixInputError, match="mix: images must have layout 'HWC' or 'CHW'"):
+        run_mix(images, class_ids(2), config, image_layout=None)
+    chw = [np.ascontiguousarray(im.transpose(2, 0, 1)) for im in images]
+    r = run_mix(chw, class_ids(2), config, image_layout=None, layout="CHW")[0]
+    assert r.images.shape == (2, 3, 12, 16)
+
+
+@pytest.mark.parametrize("config", [MixConfig(num_classes=2),
+                                    MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=2)])
+@pytest.mark.parametrize("layout", [None, "HWC"])
+def test_float16_images_without_dtype_float16_are_refused_clearly(config, layout):
+    images = random_images(2, dtype=np.float16)
+    with pytest.raises(MixInputError, match="mix: the images are float16: pass dtype=types.FLOAT16"):
+        run_mix(images, class_ids(2), config, layout=layout)
+    r = run_mix(images, class_ids(2), config, layout=layout, dtype=types.FLOAT16)[0]
+    assert r.images.dtype == np.float16
+
+
+def test_cutmix_on_chw_images_with_more_than_four_channels_is_refused():
+    images = [np.zeros((5, 6, 6), np.uint8)] * 2
+    config = MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=2)
+    with pytest.raises(MixInputError, match="CutMix on CHW images takes at most 4 channels; "
+                                            "sample 0 has more"):
+        run_mix(images, class_ids(2), config, image_layout="CHW", layout="CHW")
+
+
+def test_other_pipeline_errors_pass_through_unchanged():
+    @pipeline_def(batch_size=1, num_threads=1, device_id=None)
+    def pipe():
+        x = fn.external_source(source=lambda: [np.zeros((2, 2), np.float32)], batch=True)
+        return fn.reshape(x, shape=[3])
+
+    from dali_mixup import translate_errors
+
+    p = pipe()
+    p.build()
+    with pytest.raises(RuntimeError, match="Requested volume"):
+        with translate_errors():
+            p.run()
+
+
+def _gpu_graph(config: MixConfig):
+    @pipeline_def(batch_size=4, num_threads=1, device_id=0, seed=1)
+    def pipe():
+        x = fn.external_source(source=lambda: random_images(4), batch=True, layout="HWC")
+        y = fn.external_source(source=lambda: class_ids(4), batch=True)
+        prob = fn.external_source(source=lambda: [np.float32(1)] * 4, batch=True)
+        out, targets, params = mix(x.gpu(), y, config, prob=prob, return_params=True,
+                                   dtype=types.FLOAT16)
+        assert out.device == "gpu" and targets.device == "gpu"
+        assert params.lam.device == "cpu" and params.partner.device == "cpu"
+        return out, targets, params.lam
+
+    return pipe()
+
+
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+@pytest.mark.skipif(cuda_available(), reason="the GPU tests run the GPU graph itself")
+def test_gpu_graph_is_well_formed_without_a_gpu(mode):
+    """Device placement is checked while the graph is defined, so defining the GPU variant on
+    a machine without CUDA proves it well formed; only building it needs the device."""
+    pipe = _gpu_graph(MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mode=mode, num_classes=4))
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pipe.build()
