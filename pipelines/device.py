@@ -33,7 +33,6 @@ class Runtime:
     seed: int
     shard_id: int
     num_shards: int
-    prefetch_queue_depth: int
 
     @property
     def reader_seed(self) -> int:
@@ -75,7 +74,7 @@ def _cuda_devices() -> int:
 
 def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device | None,
                     seed: int, shard_id: int | None, num_shards: int | None,
-                    prefetch_queue_depth: int, num_samples: int) -> Runtime:
+                    num_samples: int) -> Runtime:
     """Check the run-time arguments and fill the defaults.
 
     ``device`` None: the GPU where DALI finds one (logged once), else the CPU. ``shard_id``/
@@ -84,7 +83,6 @@ def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device 
     processes of this machine (``LOCAL_WORLD_SIZE``).
     """
     _positive_int("batch_size", batch_size)
-    _positive_int("prefetch_queue_depth", prefetch_queue_depth)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     if device is not None and device not in DEVICES:
@@ -111,5 +109,4 @@ def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device 
     _positive_int("num_threads", num_threads)
     return Runtime(batch_size=batch_size, num_threads=num_threads, device=device,
                    device_id=(_env_int("LOCAL_RANK") or 0) if device == "gpu" else None,
-                   seed=seed, shard_id=shard_id, num_shards=num_shards,
-                   prefetch_queue_depth=prefetch_queue_depth)
+                   seed=seed, shard_id=shard_id, num_shards=num_shards)

@@ -20,7 +20,6 @@ from .sources import Source
 Layout = Literal["NCHW", "NHWC"]
 
 
-
 class Graph(Protocol):
     """A pipeline's graph options (``TrainGraph``, ``ValGraph``)."""
 
@@ -79,7 +78,6 @@ class PipelineSpec:
         rt = self.runtime
         pipe = Pipeline(batch_size=rt.batch_size, num_threads=rt.num_threads,
                         device_id=rt.device_id, seed=rt.pipeline_seed,
-                        prefetch_queue_depth=rt.prefetch_queue_depth,
                         enable_checkpointing=True, checkpoint=checkpoint)
         with pipe:
             prob = None

@@ -108,5 +108,5 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
                          f"{data.num_classes - 1}: expected num_classes >= {data.num_classes}")
     runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
                               seed=seed, shard_id=shard_id, num_shards=num_shards,
-                              prefetch_queue_depth=2, num_samples=data.num_samples)
+                              num_samples=data.num_samples)
     return PipelineSpec(graph=graph, runtime=runtime, source=data, layout=layout, mix=mix)

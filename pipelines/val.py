@@ -71,5 +71,5 @@ def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: 
                      hw_decoder_load=hw_decoder_load)
     runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
                               seed=0, shard_id=shard_id, num_shards=num_shards,
-                              prefetch_queue_depth=2, num_samples=data.num_samples)
+                              num_samples=data.num_samples)
     return PipelineSpec(graph=graph, runtime=runtime, source=data, layout=layout, mix=None)

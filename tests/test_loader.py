@@ -45,6 +45,20 @@ def test_train_reads_every_sample_once_per_epoch_in_a_new_order(make_file_list) 
     assert loader.epoch == 3
 
 
+@pytest.mark.parametrize("kind", ["file_list", "webdataset"])
+@pytest.mark.parametrize("make_pipeline", [train_pipeline, val_pipeline])
+def test_shards_are_disjoint_and_cover_every_epoch(make_file_list, make_webdataset, kind,
+                                                   make_pipeline) -> None:
+    # 23 samples in shards of 12 and 11 (webdataset: in 3 tar files of up to 8).
+    path = make_file_list(23) if kind == "file_list" else make_webdataset(23, shards=3)
+    loaders = [DALILoader(make_pipeline(path, batch_size=4, image_size=8, shard_id=rank, num_shards=2))
+               for rank in range(2)]
+    assert [len(loader) for loader in loaders] == [3, 3]
+    for _ in range(2):
+        first, second = (epoch_labels(loader) for loader in loaders)
+        assert sorted(first + second) == list(range(23))
+
+
 def test_val_reads_every_sample_once_in_order(make_file_list) -> None:
     loader = DALILoader(val_pipeline(make_file_list(11), batch_size=4, image_size=8))
     assert [epoch_labels(loader) for _ in range(2)] == [list(range(11))] * 2

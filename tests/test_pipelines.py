@@ -217,7 +217,7 @@ def test_same_seed_same_batches_other_seed_other_batches(make_file_list) -> None
 
 def test_shards_share_the_shuffle_but_not_the_augmentation() -> None:
     runtimes = [Runtime(batch_size=2, num_threads=1, device="cpu", device_id=None, seed=7,
-                        shard_id=s, num_shards=2, prefetch_queue_depth=2) for s in range(2)]
+                        shard_id=s, num_shards=2) for s in range(2)]
     assert runtimes[0].reader_seed == runtimes[1].reader_seed
     assert runtimes[0].pipeline_seed != runtimes[1].pipeline_seed
 
@@ -234,7 +234,7 @@ def test_gpu_graph_is_well_formed_without_a_gpu(make_image_folder, graph) -> Non
     # DALI checks device placement while the graph is defined, even without CUDA.
     source = open_source(make_image_folder([2, 1]))
     runtime = Runtime(batch_size=2, num_threads=1, device="gpu", device_id=0, seed=0,
-                      shard_id=0, num_shards=1, prefetch_queue_depth=2)
+                      shard_id=0, num_shards=1)
     with Pipeline(batch_size=2, num_threads=1, device_id=0):
         prob = fn.external_source(source=lambda: np.ones(2, np.float32), batch=True,
                                   dtype=types.FLOAT, ndim=0)
