@@ -167,9 +167,10 @@ class DALILoader:
             raise ValueError(f"the DALI reader finds {size} samples, the data source "
                              f"{spec.source.num_samples}: the data changed after it was opened")
         policy = LastBatchPolicy.DROP if self._drop_last else LastBatchPolicy.PARTIAL
-        self._iterator = DALIGenericIterator(pipe, ["images", "targets"],
-                                             reader_name=spec.reader_name,
-                                             last_batch_policy=policy, auto_reset=True)
+        with translate_errors():  # the iterator runs the pipeline for its first batch
+            self._iterator = DALIGenericIterator(pipe, ["images", "targets"],
+                                                 reader_name=spec.reader_name,
+                                                 last_batch_policy=policy, auto_reset=True)
 
     def _end_epoch(self, iterator: DALIGenericIterator) -> None:
         """Close the epoch as soon as its last batch is out, so that a state taken then is

@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Union
+from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 from nvidia.dali import fn, types
@@ -31,8 +31,10 @@ _MISSING_SHOWN = 5  # missing files named in an error; the rest are counted
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+@runtime_checkable
 class Source(Protocol):
-    """What the pipeline factories need from a data set."""
+    """What the pipeline factories need from a data set; implement it to plug in a reader of
+    another format."""
 
     num_samples: int
     classes: tuple[str, ...] | None  # class names by id, where the source names them
@@ -63,6 +65,15 @@ class FileSource:
     files: tuple[str, ...]
     labels: tuple[int, ...]
     classes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.files or len(self.files) != len(self.labels):
+            raise ValueError(f"FileSource: expected one label per file and at least one file, got "
+                             f"{len(self.files)} files and {len(self.labels)} labels")
+        top = len(self.classes) if self.classes is not None else None
+        if min(self.labels) < 0 or (top is not None and max(self.labels) >= top):
+            raise ValueError(f"FileSource: labels must be class ids in [0, {top or 'inf'}), got "
+                             f"{min(self.labels)} to {max(self.labels)}")
 
     @property
     def num_samples(self) -> int:
@@ -246,11 +257,11 @@ def _scan_shard(tar: Path) -> tuple[int, int]:
 def open_source(source: PathLike | Sequence[PathLike] | Source) -> Source:
     """The data set behind ``source``:
 
-    - a ``Source`` (from ``image_folder``, ``file_list`` or ``webdataset``): itself;
+    - a ``Source`` (from ``image_folder``, ``file_list``, ``webdataset``, or your own): itself;
     - a folder of class sub-folders: ``image_folder``; a folder of ``.tar`` files, a ``.tar``
       file or a list of them: ``webdataset``; any other file: ``file_list``.
     """
-    if isinstance(source, (FileSource, WebDatasetSource)):
+    if isinstance(source, Source):
         return source
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

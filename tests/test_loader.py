@@ -7,8 +7,8 @@ import io
 import pytest
 import torch
 
-from dali_mixup import DALILoader, MixConfig
-from pipelines import train_pipeline, val_pipeline
+from dali_mixup import DALILoader, MixConfig, MixInputError
+from pipelines import file_list, train_pipeline, val_pipeline
 
 MIXUP = MixConfig(mixup_alpha=1.0, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=16)
 BOTH = MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=16)
@@ -81,10 +81,12 @@ def test_a_loop_left_early_is_continued(make_file_list) -> None:
     assert loader.epoch == 1
 
 
-def test_mixing_stops_exactly_at_mixup_off_epoch(make_file_list) -> None:
-    # Two batches per epoch: DALI prefetches into the next epoch before this one ends.
-    loader = DALILoader(train_pipeline(make_file_list(8), batch_size=4, image_size=8, mix=MIXUP),
-                        mixup_off_epoch=2)
+@pytest.mark.parametrize("n, drop_last", [(8, False), (10, True)])
+def test_mixing_stops_exactly_at_mixup_off_epoch(make_file_list, n, drop_last) -> None:
+    # Few batches per epoch: DALI prefetches into the next epoch before this one ends. With
+    # drop_last, DALI still runs the dropped partial batch, which the schedule must count.
+    loader = DALILoader(train_pipeline(make_file_list(n), batch_size=4, image_size=8, mix=MIXUP),
+                        mixup_off_epoch=2, drop_last=drop_last)
     per_epoch = []
     for epoch in range(4):
         loader.set_epoch(epoch)
@@ -156,6 +158,24 @@ def test_constructor_errors(make_file_list) -> None:
     with pytest.raises(ValueError, match=r"drop_last=True with batch_size=8, more than the 5 samples of a "
                                          r"shard: no batch would be left"):
         DALILoader(train_pipeline(path, batch_size=8, image_size=8), drop_last=True)
+
+
+class FewerClasses:
+    """A source whose reader yields more classes than it declares (a user's own Source)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.num_samples, self.classes, self.num_classes = inner, inner.num_samples, None, 2
+
+    def read(self, **kwargs):
+        return self.inner.read(**kwargs)
+
+
+def test_bad_labels_at_run_time_raise_mix_input_error(make_file_list) -> None:
+    source = FewerClasses(file_list(make_file_list(4)))
+    mix = MixConfig(mixup_alpha=1.0, num_classes=2)
+    loader = DALILoader(train_pipeline(source, batch_size=4, image_size=8, mix=mix))
+    with pytest.raises(MixInputError, match=r"mix: the class id of sample \d is outside \[0, num_classes=2\)"):
+        list(loader)
 
 
 def test_set_epoch_errors(make_file_list) -> None:

@@ -189,6 +189,14 @@ def test_webdataset_missing_and_empty(tmp_path: Path, tar_writer) -> None:
         webdataset(tmp_path / "sub")
 
 
+def test_file_source_checks_its_labels() -> None:
+    with pytest.raises(ValueError, match=r"FileSource: expected one label per file and at least one "
+                                         r"file, got 2 files and 1 labels"):
+        FileSource(files=("a", "b"), labels=(0,))
+    with pytest.raises(ValueError, match=r"FileSource: labels must be class ids in \[0, 2\), got 0 to 2"):
+        FileSource(files=("a", "b"), labels=(0, 2), classes=("x", "y"))
+
+
 def test_open_source_wrong_type() -> None:
     with pytest.raises(TypeError, match=r"source: expected a path .*, got int"):
         open_source(3)
