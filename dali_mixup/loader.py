@@ -45,8 +45,9 @@ class DALILoader:
         if not isinstance(drop_last, bool):
             raise TypeError(f"drop_last: expected a bool, got {drop_last!r}")
         if mixup_off_epoch is not None:
-            if isinstance(mixup_off_epoch, bool) or not isinstance(mixup_off_epoch, int) or mixup_off_epoch < 0:
-                raise ValueError(f"mixup_off_epoch: expected None or an integer >= 0, got {mixup_off_epoch!r}")
+            off = mixup_off_epoch
+            if isinstance(off, bool) or not isinstance(off, int) or off < 0:
+                raise ValueError(f"mixup_off_epoch: expected None or an integer >= 0, got {off!r}")
             if pipeline.mix is None:
                 raise ValueError("mixup_off_epoch: the pipeline does not mix (built with mix=None)")
         self._spec = pipeline

@@ -98,7 +98,8 @@ def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device 
     if shard_id is None:
         shard_id = _env_int("RANK") or 0
     if isinstance(shard_id, bool) or not isinstance(shard_id, int) or not 0 <= shard_id < num_shards:
-        raise ValueError(f"shard_id: expected an integer in [0, num_shards={num_shards}), got {shard_id!r}")
+        raise ValueError(f"shard_id: expected an integer in [0, num_shards={num_shards}), "
+                         f"got {shard_id!r}")
     if num_shards > num_samples:
         raise ValueError(f"num_shards={num_shards} is more than the {num_samples} samples of the "
                          "data set: every shard needs at least one")

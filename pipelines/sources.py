@@ -72,7 +72,8 @@ class FileSource:
                              f"{len(self.files)} files and {len(self.labels)} labels")
         top = len(self.classes) if self.classes is not None else None
         if min(self.labels) < 0 or (top is not None and max(self.labels) >= top):
-            raise ValueError(f"FileSource: labels must be class ids in [0, {top or 'inf'}), got "
+            bound = "inf" if top is None else top
+            raise ValueError(f"FileSource: labels must be class ids in [0, {bound}), got "
                              f"{min(self.labels)} to {max(self.labels)}")
 
     @property

@@ -44,7 +44,8 @@ class TrainGraph:
         check_image_size(self.image_size)
         object.__setattr__(self, "scale", _range("scale", self.scale, low=0.0, high=1.0))
         object.__setattr__(self, "ratio", _range("ratio", self.ratio, low=0.0, high=math.inf))
-        if isinstance(self.hflip, bool) or not isinstance(self.hflip, (int, float)) or not 0 <= self.hflip <= 1:
+        hflip = self.hflip
+        if isinstance(hflip, bool) or not isinstance(hflip, (int, float)) or not 0 <= hflip <= 1:
             raise ValueError(f"hflip: expected a probability in [0, 1], got {self.hflip!r}")
         if self.mix is not None and not isinstance(self.mix, MixConfig):
             raise TypeError(f"mix: expected a MixConfig or None, got {type(self.mix).__name__}")
