@@ -71,7 +71,8 @@ class TrainGraph:
             return self.output.normalize(images), class_ids(labels, runtime.device)
         # Mixing uint8 HWC before normalizing is exact (normalizing is per-channel affine and
         # the mixing weights sum to 1) and touches 1-byte pixels instead of 4-byte ones.
-        images, targets = mix(images, labels, self.mix, prob=prob, dtype=self.output.dali_dtype)
+        images, targets = mix(images, labels, self.mix, prob=prob, layout="HWC",
+                              dtype=self.output.dali_dtype)
         return self.output.normalize(images), targets
 
 
