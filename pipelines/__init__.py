@@ -1,7 +1,8 @@
 """Ready-made DALI pipelines for image classification, with the mixing stage built in."""
 
 from .output import IMAGENET_MEAN, IMAGENET_STD
-from .sources import FileSource, WebDatasetSource, file_list, image_folder, open_source, webdataset
+from .sources import (FileSource, Source, WebDatasetSource, file_list, image_folder, open_source,
+                      webdataset)
 from .spec import PipelineSpec
 from .train import train_pipeline
 from .val import val_pipeline
@@ -11,6 +12,7 @@ __all__ = [
     "IMAGENET_STD",
     "FileSource",
     "PipelineSpec",
+    "Source",
     "WebDatasetSource",
     "file_list",
     "image_folder",
