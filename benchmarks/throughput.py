@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -452,6 +453,22 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 # ---------------------------------------------------------------- machine and report
 
 
+def describe_code() -> dict[str, object]:
+    """The repository's commit and whether the working tree differs from it (None outside git)."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+        except OSError:
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "modified": None if changes is None else bool(changes)}
+
+
 def describe_machine() -> dict[str, object]:
     """Cores, CPU, memory, GPU, OS and the versions of everything measured."""
     cpu = platform.processor() or platform.machine()
@@ -513,10 +530,17 @@ def build_report(
         "baseline_backend": backend,
         "reference": REFERENCE,
         "machine": machine,
+        "code": describe_code(),
         "round_orders": orders,
         "contenders": rows,
         "targets": targets,
     }
+
+
+def describe_commit(code: dict) -> str:
+    if code["commit"] is None:
+        return "not a git checkout"
+    return code["commit"] + (" with local changes" if code["modified"] else "")
 
 
 def render_markdown(report: dict) -> str:
@@ -529,7 +553,7 @@ def render_markdown(report: dict) -> str:
         f"batch {s['batch_size']}, {s['image_size']} px, {s['workers']} threads/workers per contender, "
         f"{s['repeats']} rounds of {s['batches']} timed batches after {s['warmup']} warm-up batches; "
         f"data: {'built-in synthetic set' if d['synthetic'] else d['root']} ({d['images']} images, "
-        f"{d['classes']} classes); baseline recipe: {report['baseline_backend']}.",
+        f"{d['classes']} classes); baseline recipe: {report['baseline_backend']}; code: {describe_commit(report['code'])}.",
         "",
         "| # | contender | images/s (median) | min | max | IQR | CPU ms/image | vs #3 |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -566,7 +590,7 @@ def write_chart(report: dict, path: Path) -> None:
     for y, r in enumerate(rows):
         ax.text(r["max"], y, f"  {r['median']:.0f}/s, {r['ratio_to_reference']:.2f}x", va="center")
     m, s = report["machine"], report["settings"]
-    ax.set_xlabel("images/s (median of rounds; whiskers: min-max)")
+    ax.set_xlabel("images/s: median of rounds, whiskers min-max; labels: median and ratio to #3")
     ax.set_title(f"batch {s['batch_size']}, {s['image_size']} px, {s['workers']} cores: {m['cpu']}", fontsize=9)
     ax.set_xlim(0, max(r["max"] for r in rows) * 1.35)
     fig.tight_layout()
