@@ -153,30 +153,32 @@ def _box_regions(box: DataNode, g: _Geometry) -> tuple[DataNode, DataNode]:
     return fn.cat(whole * 0, box_anchor), fn.cat(whole, box_shape)
 
 
-def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, layout: Layout | None,
-                 dtype: types.DALIDataType | None) -> DataNode:
+def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, token: DataNode,
+                 layout: Layout | None, dtype: types.DALIDataType | None) -> DataNode:
     """Each image with its partner's CutMix box pasted in: one copy of the batch."""
     rows = fn.reshape(images, shape=g.rows, layout="HWC")
     anchors, shapes = _box_regions(d.params.box, g)
     regions = 2 if g.layout == "HWC" else 1 + _MAX_CHW_CHANNELS
-    ids = fn.stack(d.index, *[d.gather] * (regions - 1))
+    ids = fn.stack(d.index, *[d.gather] * (regions - 1)) + fn.cast(token, dtype=types.INT32)
     pasted = fn.multi_paste(rows, in_ids=ids, in_anchors=anchors, shapes=shapes,
                             out_anchors=anchors, dtype=dtype)
     return fn.reshape(pasted, shape=g.shape, layout=layout or "")
 
 
-def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, weight: DataNode,
+def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, token: DataNode,
                 layout: Layout | None, dtype: types.DALIDataType) -> DataNode:
     """CutMix by pasting boxes, then Mixup by ``x * w + x_partner * (1 - w)`` where ``w``
-    is Mixup's lam, or 1 where the sample is cut or not mixed (exact: x * 1 + y * 0 == x)."""
+    is Mixup's lam, or 1 where the sample is cut or not mixed (exact: x * 1 + y * 0 == x).
+    ``token``: the checks' float32 0, added where the work starts."""
     if dtype == types.FLOAT16:
         # DALI's CPU arithmetic and its paste take no float16: work in float32.
         images = fn.cast(images, dtype=types.FLOAT)
     if config.cutmix_enabled and not config.mixup_enabled and layout is not None:
         # CutMix alone needs no arithmetic: the paste also converts the type.
-        out = _paste_boxes(images, d, g, layout, types.FLOAT)
+        out = _paste_boxes(images, d, g, token, layout, types.FLOAT)
     else:
-        own = _paste_boxes(images, d, g, layout, None) if config.cutmix_enabled else images
+        own = _paste_boxes(images, d, g, token, layout, None) if config.cutmix_enabled else images
+        weight = d.weight + token
         # The arithmetic takes its layout from the partner batch, the input's own.
         out = own * weight + fn.permute_batch(images, indices=d.gather) * (1.0 - weight)
     return fn.cast(out, dtype=dtype) if dtype == types.FLOAT16 else out
@@ -211,7 +213,7 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
              prob=config.prob if prob is None else prob, seed=seed)
     # Adding the checks' zero token orders them before the work they protect.
     token = guard(dmath.max(geometry.problem, label_problem), num_classes=config.num_classes)
-    images = _mix_images(images, config, d, geometry, d.weight + token, layout, dtype)
+    images = _mix_images(images, config, d, geometry, token, layout, dtype)
     lam = d.params.lam + token
     targets = targets * lam + fn.permute_batch(targets, indices=d.gather) * (1.0 - lam)
     if images.device == "gpu":

@@ -133,10 +133,14 @@ def test_conveniences_mix_only_their_own_kind():
     (random_images(2), [np.ones(3, np.float32) / 3, np.ones(4, np.float32) / 4],
      "mix: the label of sample 1 is neither a class id nor a vector of length num_classes=3"),
 ])
-def test_bad_batches_give_a_clear_python_error(images, labels, message):
-    config = MixConfig(num_classes=3)
+@pytest.mark.parametrize("config, layout", [
+    (MixConfig(num_classes=3), None),
+    (MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, num_classes=3), "HWC"),
+    (MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=3), "HWC"),  # the paste alone
+], ids=["mixup-layout-read", "switch-layout-given", "cutmix-layout-given"])
+def test_bad_batches_give_a_clear_python_error(images, labels, message, config, layout):
     with pytest.raises(MixInputError, match=message) as info:
-        run_mix(images, labels, config)
+        run_mix(images, labels, config, layout=layout)
     assert "C++" not in str(info.value) and info.value.__cause__ is None
 
 
