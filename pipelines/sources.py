@@ -7,11 +7,15 @@ class ids (int32, shape (1,)), both on the CPU.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
+import shutil
 import tarfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, Union, runtime_checkable
 
@@ -20,9 +24,12 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 
+from .blobs import Blob
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # matched case-insensitively
 _WDS_IMAGE_EXT = "jpg;jpeg;png"
 _WDS_LABEL_EXT = "cls"
+_IMAGE_EXTS = frozenset(_WDS_IMAGE_EXT.split(";"))
 # A .cls entry: a class id of at most 9 ASCII digits (int32), then up to 3 whitespace bytes.
 _WDS_LABEL_BYTES = 12
 _CLASS_ID = re.compile(rb"\d{1,9}\s{0,3}")
@@ -92,6 +99,20 @@ class FileSource:
                                shard_id=shard_id, num_shards=num_shards, pad_last_batch=True,
                                **shuffle)
 
+    def images(self) -> list[Blob]:
+        """The encoded images, in sample order."""
+        return [Blob(path) for path in self.files]
+
+    def without(self, bad: Collection[Blob]) -> FileSource:
+        """This source less the ``bad`` images (class ids unchanged)."""
+        drop = {blob.path for blob in bad}
+        kept = [(f, label) for f, label in zip(self.files, self.labels) if f not in drop]
+        if not kept:
+            raise ValueError(f"all {len(self.files)} images of the data set will not decode: "
+                             "nothing is left to read")
+        files, labels = zip(*kept)
+        return replace(self, files=files, labels=labels)
+
 
 @dataclass(frozen=True)
 class WebDatasetSource:
@@ -102,6 +123,10 @@ class WebDatasetSource:
     num_samples: int
     classes: tuple[str, ...] | None = None
     num_classes: int | None = None
+    # Set by ``without``: DALI index files (one per shard) that list only the samples read,
+    # and the (shard, sample key) pairs left out.
+    index_paths: tuple[str, ...] | None = None
+    skipped: frozenset[tuple[str, str]] = frozenset()
 
     def read(self, *, name: str, shard_id: int, num_shards: int,
              shuffle_seed: int | None) -> tuple[DataNode, DataNode]:
@@ -112,8 +137,45 @@ class WebDatasetSource:
         images, cls = fn.readers.webdataset(
             paths=list(self.paths), ext=[_WDS_IMAGE_EXT, _WDS_LABEL_EXT],
             case_sensitive_extensions=False, missing_component_behavior="error", name=name,
-            shard_id=shard_id, num_shards=num_shards, pad_last_batch=True, **shuffle)
+            shard_id=shard_id, num_shards=num_shards, pad_last_batch=True,
+            **({} if self.index_paths is None else {"index_paths": list(self.index_paths)}),
+            **shuffle)
         return images, _parse_class_id(cls)
+
+    def images(self) -> list[Blob]:
+        """The image entries of the samples read, in shard order (the tar headers are
+        scanned again)."""
+        return [Blob(tar, member=member.name, offset=member.offset_data, size=member.size)
+                for tar in self.paths for key, ext, member in _shard_entries(Path(tar))
+                if ext in _IMAGE_EXTS and (tar, key) not in self.skipped]
+
+    def without(self, bad: Collection[Blob]) -> WebDatasetSource:
+        """This source less the samples of the ``bad`` images, through DALI index files
+        written to a temporary folder that lives as long as this process."""
+        skipped = self.skipped | {(blob.path, _split_entry(blob.member)[0]) for blob in bad}
+        folder = tempfile.mkdtemp(dir=_index_folder())
+        paths, index_paths, count = [], [], 0
+        for number, tar in enumerate(self.paths):
+            samples: dict[str, list[tarfile.TarInfo]] = {}
+            for key, _, member in _shard_entries(Path(tar)):
+                if (tar, key) not in skipped:
+                    samples.setdefault(key, []).append(member)
+            if not samples:
+                continue
+            index = os.path.join(folder, f"{number:06d}.idx")
+            with open(index, "w", encoding="utf-8") as out:
+                out.write(f"v1.2 {len(samples)}\n")
+                for members in samples.values():
+                    out.write(" ".join(f"{_split_entry(m.name)[1]} {m.offset_data} {m.size} {m.name}"
+                                       for m in members) + "\n")
+            paths.append(tar)
+            index_paths.append(index)
+            count += len(samples)
+        if not count:
+            raise ValueError(f"all {self.num_samples} samples of the data set have an image that "
+                             "will not decode: nothing is left to read")
+        return replace(self, paths=tuple(paths), index_paths=tuple(index_paths), num_samples=count,
+                       skipped=frozenset(skipped))
 
 
 def _parse_class_id(text: DataNode) -> DataNode:
@@ -145,11 +207,7 @@ def image_folder(root: PathLike) -> FileSource:
     labels: list[int] = []
     empty: list[str] = []
     for label, entry in enumerate(class_dirs):
-        found = sorted(
-            os.path.join(dirpath, name)
-            for dirpath, dirnames, names in os.walk(entry.path, followlinks=True)
-            for name in names if _is_image(name)
-        )
+        found = _images_under(entry.path)
         if not found:
             empty.append(entry.name)
         files += found
@@ -159,6 +217,21 @@ def image_folder(root: PathLike) -> FileSource:
                          f"contain no images: expected files ending in {', '.join(IMAGE_EXTENSIONS)}")
     return FileSource(files=tuple(files), labels=tuple(labels),
                       classes=tuple(e.name for e in class_dirs))
+
+
+def _images_under(folder: str) -> list[str]:
+    """The image files under ``folder``, sorted. Symbolic links are followed, but each real
+    folder is entered once: a link to a parent folder would repeat its files forever."""
+    seen: set[str] = set()
+    found: list[str] = []
+    for dirpath, dirnames, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames.clear()
+            continue
+        seen.add(real)
+        found += (os.path.join(dirpath, name) for name in names if _is_image(name))
+    return sorted(found)
 
 
 def file_list(path: PathLike, *, root: PathLike | None = None) -> FileSource:
@@ -222,37 +295,58 @@ def webdataset(paths: PathLike | Sequence[PathLike]) -> WebDatasetSource:
                             num_classes=num_classes)
 
 
-def _scan_shard(tar: Path) -> tuple[int, int]:
-    """The number of samples in one shard and their largest class id. Samples are grouped as
-    DALI groups them (path up to the first dot of the file name). Raises ValueError naming
-    the first sample without an image, or without a readable class id."""
-    entries: dict[str, set[str]] = {}
-    max_label = -1
-    image_exts = set(_WDS_IMAGE_EXT.split(";"))
+def _split_entry(name: str) -> tuple[str, str]:
+    """(sample key, extension) of a tar entry, as DALI splits them: at the first dot of the
+    file name."""
+    folder, base = os.path.split(name)
+    key, ext = base.split(".", 1)
+    return os.path.join(folder, key), ext
+
+
+def _shard_entries(tar: Path) -> Iterator[tuple[str, str, tarfile.TarInfo]]:
+    """(sample key, lower-case extension, entry) for each file of a shard that belongs to a
+    sample: not hidden, with an extension. Raises ValueError where the tar is unreadable."""
     try:
         with tarfile.open(tar, "r:") as archive:
             for member in archive:
-                folder, name = os.path.split(member.name)
-                if not member.isfile() or name.startswith(".") or "." not in name:
-                    continue
-                key, ext = name.split(".", 1)
-                key, ext = os.path.join(folder, key), ext.lower()
-                entries.setdefault(key, set()).add(ext)
-                if ext == _WDS_LABEL_EXT:
-                    text = archive.extractfile(member).read(_WDS_LABEL_BYTES + 1)
-                    if not _CLASS_ID.fullmatch(text):
-                        raise ValueError(f"webdataset shard {str(tar)!r}: sample {key!r} has a "
-                                         f"{_WDS_LABEL_EXT!r} entry {text!r}: expected a class id "
-                                         "of 1 to 9 ASCII digits")
-                    max_label = max(max_label, int(text))
+                name = os.path.basename(member.name)
+                if member.isfile() and not name.startswith(".") and "." in name:
+                    key, ext = _split_entry(member.name)
+                    yield key, ext.lower(), member
     except tarfile.TarError as error:
         raise ValueError(f"webdataset shard {str(tar)!r} is not a readable tar file: {error}") from None
+
+
+def _scan_shard(tar: Path) -> tuple[int, int]:
+    """The number of samples in one shard and their largest class id. Raises ValueError
+    naming the first sample without an image, or without a readable class id."""
+    entries: dict[str, set[str]] = {}
+    max_label = -1
+    with open(tar, "rb") as file:
+        for key, ext, member in _shard_entries(tar):
+            entries.setdefault(key, set()).add(ext)
+            if ext == _WDS_LABEL_EXT:
+                file.seek(member.offset_data)
+                text = file.read(min(member.size, _WDS_LABEL_BYTES + 1))
+                if not _CLASS_ID.fullmatch(text):
+                    raise ValueError(f"webdataset shard {str(tar)!r}: sample {key!r} has a "
+                                     f"{_WDS_LABEL_EXT!r} entry {text!r}: expected a class id "
+                                     "of 1 to 9 ASCII digits")
+                max_label = max(max_label, int(text))
     for key, exts in entries.items():
-        if not exts & image_exts or _WDS_LABEL_EXT not in exts:
+        if not exts & _IMAGE_EXTS or _WDS_LABEL_EXT not in exts:
             raise ValueError(f"webdataset shard {str(tar)!r}: sample {key!r} has entries "
-                             f"{sorted(exts)}: expected an image ({', '.join(sorted(image_exts))}) "
+                             f"{sorted(exts)}: expected an image ({', '.join(sorted(_IMAGE_EXTS))}) "
                              f"and a {_WDS_LABEL_EXT!r} entry")
     return len(entries), max_label
+
+
+@functools.cache
+def _index_folder() -> str:
+    """A temporary folder for DALI index files, removed when the process exits."""
+    folder = tempfile.mkdtemp(prefix="dali-mixup-index-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def open_source(source: PathLike | Sequence[PathLike] | Source) -> Source:
