@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,10 @@ class DALILoader:
     boundary whatever DALI has prefetched. ``state_dict()`` taken mid-epoch and loaded into
     a loader on the same pipeline settings resumes with exactly the batches that would
     have come next.
+
+    Where DALI stops on an image it cannot read or decode, the loader raises
+    ``pipelines.BadFileError`` naming the file and the reason (decoding every image of the
+    data set to find it where DALI's error does not name it).
     """
 
     def __init__(self, pipeline: PipelineSpec, *, drop_last: bool = False,
@@ -77,7 +82,7 @@ class DALILoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         iterator = self._start()
         for _ in range(self._batches_read, self._len):
-            with translate_errors():
+            with self._explained_errors():
                 (batch,) = next(iterator)
             self._batches_read += 1
             if self._batches_read == self._len:
@@ -168,7 +173,7 @@ class DALILoader:
             raise ValueError(f"the DALI reader finds {size} samples, the data source "
                              f"{spec.source.num_samples}: the data changed after it was opened")
         policy = LastBatchPolicy.DROP if self._drop_last else LastBatchPolicy.PARTIAL
-        with translate_errors():  # the iterator runs the pipeline for its first batch
+        with self._explained_errors():  # the iterator runs the pipeline for its first batch
             self._iterator = DALIGenericIterator(pipe, ["images", "targets"],
                                                  reader_name=spec.reader_name,
                                                  last_batch_policy=policy, auto_reset=True)
@@ -176,7 +181,7 @@ class DALILoader:
     def _end_epoch(self, iterator: DALIGenericIterator) -> None:
         """Close the epoch as soon as its last batch is out, so that a state taken then is
         at the boundary: DALI's iterator resets when asked past the end."""
-        with translate_errors():
+        with self._explained_errors():
             try:
                 next(iterator)
             except StopIteration:
@@ -185,6 +190,21 @@ class DALILoader:
                 raise RuntimeError(f"DALI yielded more than the {self._len} batches of an epoch")
         self._epoch += 1
         self._batches_read = 0
+
+    @contextlib.contextmanager
+    def _explained_errors(self) -> Iterator[None]:
+        """DALI's run-time errors as Python ones: ``MixInputError`` for a batch the mixing
+        stage refuses, ``BadFileError`` for an image that will not decode."""
+        from pipelines.badfiles import diagnose
+
+        try:
+            with translate_errors():
+                yield
+        except RuntimeError as error:
+            explained = diagnose(self._spec.source, error)
+            if explained is None:
+                raise
+            raise explained from None
 
     def _checkpoint(self) -> bytes:
         return self._start().checkpoints()[0]

@@ -73,9 +73,9 @@ def _cuda_devices() -> int:
 
 
 def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device | None,
-                    seed: int, shard_id: int | None, num_shards: int | None,
-                    num_samples: int) -> Runtime:
-    """Check the run-time arguments and fill the defaults.
+                    seed: int, shard_id: int | None, num_shards: int | None) -> Runtime:
+    """Check the run-time arguments and fill the defaults, before any data is read (the
+    shard count is checked against the data by ``check_shards``).
 
     ``device`` None: the GPU where DALI finds one (logged once), else the CPU. ``shard_id``/
     ``num_shards`` None: ``RANK``/``WORLD_SIZE`` as ``torchrun`` sets them, else 0 and 1;
@@ -92,17 +92,15 @@ def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device 
     if device is None:
         device = "gpu" if _cuda_devices() > 0 else "cpu"
 
+    shards_name, id_name = "num_shards", "shard_id"
     if num_shards is None:
-        num_shards = _env_int("WORLD_SIZE") or 1
-    _positive_int("num_shards", num_shards)
+        num_shards, shards_name = _env_int("WORLD_SIZE") or 1, "num_shards (from WORLD_SIZE)"
+    _positive_int(shards_name, num_shards)
     if shard_id is None:
-        shard_id = _env_int("RANK") or 0
+        shard_id, id_name = _env_int("RANK") or 0, "shard_id (from RANK)"
     if isinstance(shard_id, bool) or not isinstance(shard_id, int) or not 0 <= shard_id < num_shards:
-        raise ValueError(f"shard_id: expected an integer in [0, num_shards={num_shards}), "
+        raise ValueError(f"{id_name}: expected an integer in [0, num_shards={num_shards}), "
                          f"got {shard_id!r}")
-    if num_shards > num_samples:
-        raise ValueError(f"num_shards={num_shards} is more than the {num_samples} samples of the "
-                         "data set: every shard needs at least one")
 
     local_processes = _env_int("LOCAL_WORLD_SIZE") or 1
     if num_threads is None:
@@ -111,3 +109,10 @@ def resolve_runtime(*, batch_size: int, num_threads: int | None, device: Device 
     return Runtime(batch_size=batch_size, num_threads=num_threads, device=device,
                    device_id=(_env_int("LOCAL_RANK") or 0) if device == "gpu" else None,
                    seed=seed, shard_id=shard_id, num_shards=num_shards)
+
+
+def check_shards(runtime: Runtime, num_samples: int) -> None:
+    """Refuse more shards than samples: every shard needs at least one."""
+    if runtime.num_shards > num_samples:
+        raise ValueError(f"num_shards={runtime.num_shards} is more than the {num_samples} samples "
+                         "of the data set: every shard needs at least one")

@@ -11,7 +11,8 @@ from nvidia.dali.data_node import DataNode
 
 from dali_mixup import MixConfig, mix
 
-from .device import Device, Runtime, resolve_runtime
+from .badfiles import screen
+from .device import Device, Runtime, check_shards, resolve_runtime
 from .output import (IMAGENET_MEAN, IMAGENET_STD, DType, Output, check_hw_decoder_load,
                      check_image_size, class_ids, decoder_options)
 from .sources import PathLike, Source, open_source
@@ -84,7 +85,7 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
                    layout: Layout = "NCHW", dtype: DType = "float32",
                    num_threads: int | None = None, device: Device | None = None, seed: int = 42,
                    shard_id: int | None = None, num_shards: int | None = None,
-                   hw_decoder_load: float = 0.65) -> PipelineSpec:
+                   hw_decoder_load: float = 0.65, skip_bad_files: bool = False) -> PipelineSpec:
     """The training pipeline for image classification, for ``DALILoader`` (or build it with
     ``.pipeline()``).
 
@@ -100,15 +101,22 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
     with ``hw_decoder_load`` of the JPEGs on the hardware decoder), else the CPU;
     ``shard_id``/``num_shards`` default to ``torchrun``'s RANK/WORLD_SIZE; ``seed`` fixes
     every random choice (each shard derives its own crops, flips and mixing from it).
+    Images that will not decode: by default, every image's header and end are checked first
+    and ``BadFileError`` names each bad one; ``skip_bad_files=True`` decodes every image
+    once instead and leaves the bad ones out, naming each in a logged warning (both scans
+    are cached for large data sets; see ``pipelines.badfiles``).
     """
-    data = open_source(source)
     graph = TrainGraph(image_size=image_size, scale=scale, ratio=ratio, hflip=hflip, mix=mix,
                        output=Output(mean=mean, std=std, layout=layout, dtype=dtype),
                        hw_decoder_load=hw_decoder_load)
+    runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
+                              seed=seed, shard_id=shard_id, num_shards=num_shards)
+    data = open_source(source)
+    check_shards(runtime, data.num_samples)
     if mix is not None and data.num_classes is not None and mix.num_classes < data.num_classes:
         raise ValueError(f"mix.num_classes={mix.num_classes}, but the data set has class ids up to "
                          f"{data.num_classes - 1}: expected num_classes >= {data.num_classes}")
-    runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
-                              seed=seed, shard_id=shard_id, num_shards=num_shards,
-                              num_samples=data.num_samples)
+    # Arguments and listing checked: now the images themselves.
+    data = screen(data, skip_bad_files=skip_bad_files, num_threads=runtime.num_threads)
+    check_shards(runtime, data.num_samples)
     return PipelineSpec(graph=graph, runtime=runtime, source=data, layout=layout, mix=mix)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from nvidia.dali import fn
 from nvidia.dali.data_node import DataNode
 
-from .device import Device, Runtime, resolve_runtime
+from .badfiles import screen
+from .device import Device, Runtime, check_shards, resolve_runtime
 from .output import (IMAGENET_MEAN, IMAGENET_STD, DType, Output, check_hw_decoder_load,
                      check_image_size, class_ids, decoder_options)
 from .sources import PathLike, Source, open_source
@@ -56,20 +57,23 @@ def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: 
                  layout: Layout = "NCHW", dtype: DType = "float32",
                  num_threads: int | None = None, device: Device | None = None,
                  shard_id: int | None = None, num_shards: int | None = None,
-                 hw_decoder_load: float = 0.65) -> PipelineSpec:
+                 hw_decoder_load: float = 0.65, skip_bad_files: bool = False) -> PipelineSpec:
     """The validation pipeline, for ``DALILoader`` (or build it with ``.pipeline()``).
 
     ``source``: as ``train_pipeline``'s. Graph: decode, resize the shorter side to
     ``floor(image_size / crop_pct)``, centre crop ``image_size``, normalize.
     Outputs per batch: images as ``train_pipeline``'s; targets int64 (N,) class ids. Each
     epoch reads every sample of the shard once, in the source's order.
-    Run-time settings as ``train_pipeline``'s (nothing here is random: no seed).
+    Run-time settings and ``skip_bad_files`` as ``train_pipeline``'s (nothing here is
+    random: no seed).
     """
-    data = open_source(source)
     graph = ValGraph(image_size=image_size, crop_pct=crop_pct,
                      output=Output(mean=mean, std=std, layout=layout, dtype=dtype),
                      hw_decoder_load=hw_decoder_load)
     runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
-                              seed=0, shard_id=shard_id, num_shards=num_shards,
-                              num_samples=data.num_samples)
+                              seed=0, shard_id=shard_id, num_shards=num_shards)
+    data = open_source(source)
+    check_shards(runtime, data.num_samples)
+    data = screen(data, skip_bad_files=skip_bad_files, num_threads=runtime.num_threads)
+    check_shards(runtime, data.num_samples)
     return PipelineSpec(graph=graph, runtime=runtime, source=data, layout=layout, mix=None)

@@ -111,3 +111,86 @@ def make_webdataset(tmp_path: Path) -> Callable[..., Path]:
 def tar_writer() -> Callable[[Path, Sequence[tuple[str, bytes]]], Path]:
     """``write(path, [(name, data), ...])``: a tar file with these members, in order."""
     return write_tar
+
+
+# ------------------------------------------------------------------ odd and bad images
+
+
+def smooth_pixels(size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """uint8 (H, W, 3): coarse random blocks upsampled, so JPEG keeps them well."""
+    coarse = np.random.default_rng(seed).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize(size[::-1], Image.BILINEAR))
+
+
+def _save(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def odd_images() -> dict[str, bytes]:
+    """Unusual but valid images by file name, each decodable to RGB (as Pillow's
+    ``convert("RGB")``, except 16-bit PNG, which decoders scale to 8 bits)."""
+    rgb = Image.fromarray(smooth_pixels((24, 32)))
+    sixteen = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+    return {
+        "rgb.png": _save(rgb, "PNG"),
+        "rgba.png": _save(rgb.convert("RGBA"), "PNG"),
+        "palette.png": _save(rgb.convert("P"), "PNG"),
+        "sixteen-bit.png": _save(Image.fromarray(sixteen), "PNG"),
+        "gray.jpg": _save(rgb.convert("L"), "JPEG", quality=95),
+        "cmyk.jpg": _save(rgb.convert("CMYK"), "JPEG", quality=95),
+        "progressive.jpg": _save(rgb, "JPEG", quality=95, progressive=True),
+        "one-pixel.png": _save(rgb.resize((1, 1)), "PNG"),
+        "UPPER.JPG": _save(rgb, "JPEG", quality=95),
+        "png-named.jpg": _save(rgb, "PNG"),  # the decoder goes by content, not by name
+        "trailer.jpg": _save(rgb, "JPEG", quality=95) + b"\0" * 5000,  # data after the end marker
+    }
+
+
+def bad_images() -> dict[str, tuple[bytes, str]]:
+    """Images that will not decode by file name: (content, the reason given, as a regex).
+    All but ``huffman.jpg`` are found from their header and end alone."""
+    jpeg = _save(Image.fromarray(smooth_pixels((24, 32))), "JPEG", quality=95)
+    png = _save(Image.fromarray(smooth_pixels((24, 32))), "PNG")
+    corrupt = jpeg[:2] + b"\0" * 38 + jpeg[40:]
+    table = jpeg.index(b"\xff\xc4")  # the first Huffman table: its code counts made impossible
+    huffman = jpeg[:table + 5] + b"\xff" * 16 + jpeg[table + 21:]
+    return {
+        "corrupt.jpg": (corrupt, r"corrupt JPEG header: expected a marker at byte 2, found 0000"),
+        "truncated.jpg": (jpeg[:jpeg.index(b"\xff\xda") + 20], r"truncated JPEG: the end-of-image marker \(ffd9\) is missing"),
+        "truncated.png": (png[:len(png) // 2], r"truncated PNG: the end chunk \(IEND\) is missing"),
+        "empty.jpg": (b"", r"empty file \(0 bytes\)"),
+        "text.jpg": (b"just some notes\n", r"not an image: the file starts with b'just some notes\\n', "
+                                           r"not with a JPEG or PNG signature"),
+        "animation.jpg": (_save(Image.new("P", (4, 4)), "GIF"), r"GIF image: DALI decodes JPEG, PNG, "
+                                                                r"BMP, TIFF, WebP, JPEG 2000 and PNM, not GIF"),
+        "huffman.jpg": (huffman, r"corrupt or truncated image data: the decoder stops partway"),
+    }
+
+
+HEADER_VISIBLE = sorted(set(bad_images()) - {"huffman.jpg"})
+
+
+@pytest.fixture
+def make_corpus(tmp_path: Path) -> Callable[..., Path]:
+    """``make(*, bad=True, name="corpus")``: an image folder with class ``odd`` (every
+    ``odd_images()`` file, a symbolic link to one of them and a text file that is not a
+    sample) and, with ``bad``, class ``bad`` (every ``bad_images()`` file and a broken
+    symbolic link ``dangling.jpg``)."""
+
+    def make(*, bad: bool = True, name: str = "corpus") -> Path:
+        root = tmp_path / name
+        (root / "odd").mkdir(parents=True)
+        for file, data in odd_images().items():
+            (root / "odd" / file).write_bytes(data)
+        (root / "odd" / "link.png").symlink_to(root / "odd" / "rgb.png")
+        (root / "odd" / "notes.txt").write_text("not a sample")
+        if bad:
+            (root / "bad").mkdir()
+            for file, (data, _) in bad_images().items():
+                (root / "bad" / file).write_bytes(data)
+            (root / "bad" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+        return root
+
+    return make
