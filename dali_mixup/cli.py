@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import preview
+from . import check, preview
 
-COMMANDS = (preview,)
+COMMANDS = (preview, check)
 
 
 def build_parser() -> argparse.ArgumentParser:
