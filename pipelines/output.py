@@ -51,9 +51,9 @@ class Output:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", _triple("mean", self.mean, positive=False))
         object.__setattr__(self, "std", _triple("std", self.std, positive=True))
-        if self.layout not in _LAYOUTS:
+        if not isinstance(self.layout, str) or self.layout not in _LAYOUTS:
             raise ValueError(f"layout: expected 'NCHW' or 'NHWC' (channels-last), got {self.layout!r}")
-        if self.dtype not in _DALI_DTYPES:
+        if not isinstance(self.dtype, str) or self.dtype not in _DALI_DTYPES:  # a list is unhashable
             raise ValueError(f"dtype: expected 'float32' or 'float16', got {self.dtype!r}")
 
     @property
