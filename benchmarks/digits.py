@@ -3,7 +3,9 @@
 Layout under ``root``::
 
     train/<class>/<index>.png   test/<class>/<index>.png   (8x8 grayscale PNG)
-    train_corrupt40_seed0.txt   "train/<class>/<index>.png <label>" per line
+    train_corrupt40_seed0.txt   "train/<class>/<index>.png <label>" per line, 40% relabelled
+    train_corrupt40_seed0_wrong.txt   only the relabelled lines
+    train_10per_class_seed0.txt   a class-balanced subset
     manifest.json               what was written, so a second call is a no-op
 
 ``<index>`` is the sample's index in ``sklearn.datasets.load_digits()``.
@@ -20,7 +22,7 @@ import torch
 from PIL import Image
 
 NUM_CLASSES = 10
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class DigitsSplit:
     root: Path
     train: tuple[Sample, ...]
     test: tuple[Sample, ...]
+    mean: float  # pixel mean and standard deviation of the training images, on a 0..1 scale
+    std: float
 
     @property
     def train_dir(self) -> Path:
@@ -85,22 +89,22 @@ def export_digits(root: Path, *, test_fraction: float = 0.3, seed: int = 0) -> D
     if manifest.exists():
         saved = json.loads(manifest.read_text())
         if saved["params"] == wanted:
-            return DigitsSplit(
-                root,
-                tuple(Sample(**s) for s in saved["train"]),
-                tuple(Sample(**s) for s in saved["test"]),
-            )
+            train, test = (tuple(Sample(**s) for s in saved[k]) for k in ("train", "test"))
+            return DigitsSplit(root, train, test, saved["mean"], saved["std"])
     from sklearn.datasets import load_digits  # imported late: only the first export needs it
 
     digits = load_digits()
     train_idx, test_idx = _split_indices(digits.target, test_fraction=test_fraction, seed=seed)
     train = _write_split(root, "train", digits.images, digits.target, train_idx)
     test = _write_split(root, "test", digits.images, digits.target, test_idx)
+    pixels = torch.from_numpy(_to_uint8(digits.images[train_idx])).double() / 255
+    mean, std = pixels.mean().item(), pixels.std().item()
     # The manifest goes last: its presence means every image above is on disk.
-    manifest.write_text(
-        json.dumps({"params": wanted, "train": [asdict(s) for s in train], "test": [asdict(s) for s in test]})
-    )
-    return DigitsSplit(root, train, test)
+    manifest.write_text(json.dumps({
+        "params": wanted, "mean": mean, "std": std,
+        "train": [asdict(s) for s in train], "test": [asdict(s) for s in test],
+    }))  # fmt: skip
+    return DigitsSplit(root, train, test, mean, std)
 
 
 def corrupt_labels(labels: torch.Tensor, *, fraction: float, num_classes: int, seed: int) -> torch.Tensor:
@@ -135,9 +139,17 @@ def subset_train_list(split: DigitsSplit, *, per_class: int, seed: int) -> Path:
     return write_file_list(split.root / f"train_{per_class}per_class_seed{seed}.txt", sorted(chosen, key=lambda s: s.path))
 
 
-def corrupted_train_list(split: DigitsSplit, *, fraction: float, seed: int) -> Path:
-    """A relabelled file list of the training split; the images on disk stay as they are."""
+def corrupted_train_lists(split: DigitsSplit, *, fraction: float, seed: int) -> tuple[Path, Path]:
+    """Relabelled file lists of the training split: all of it, and only the relabelled samples.
+
+    The second list, with the wrong labels, measures memorization: a model's accuracy on it
+    is the share of corrupted labels it has learnt by heart. The images on disk stay as they are.
+    """
     labels = torch.tensor([s.label for s in split.train])
     noisy = corrupt_labels(labels, fraction=fraction, num_classes=NUM_CLASSES, seed=seed)
     samples = [Sample(s.path, int(y)) for s, y in zip(split.train, noisy)]
-    return write_file_list(split.root / f"train_corrupt{round(100 * fraction)}_seed{seed}.txt", samples)
+    stem = f"train_corrupt{round(100 * fraction)}_seed{seed}"
+    return (
+        write_file_list(split.root / f"{stem}.txt", samples),
+        write_file_list(split.root / f"{stem}_wrong.txt", [s for s, y in zip(samples, labels) if s.label != y]),
+    )
