@@ -71,7 +71,9 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.rint(image * (255.0 / 16.0)).astype(np.uint8)
 
 
-def _write_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray, indices: list[int]) -> tuple[Sample, ...]:
+def _write_split(
+    root: Path, split: str, images: np.ndarray, labels: np.ndarray, indices: list[int]
+) -> tuple[Sample, ...]:
     samples = []
     for i in indices:
         rel = f"{split}/{labels[i]}/{i:04d}.png"
@@ -136,7 +138,9 @@ def subset_train_list(split: DigitsSplit, *, per_class: int, seed: int) -> Path:
     for c in range(NUM_CLASSES):
         members = [s for s in split.train if s.label == c]
         chosen += [members[i] for i in torch.randperm(len(members), generator=gen)[:per_class].tolist()]
-    return write_file_list(split.root / f"train_{per_class}per_class_seed{seed}.txt", sorted(chosen, key=lambda s: s.path))
+    return write_file_list(
+        split.root / f"train_{per_class}per_class_seed{seed}.txt", sorted(chosen, key=lambda s: s.path)
+    )
 
 
 def corrupted_train_lists(split: DigitsSplit, *, fraction: float, seed: int) -> tuple[Path, Path]:
@@ -151,5 +155,7 @@ def corrupted_train_lists(split: DigitsSplit, *, fraction: float, seed: int) -> 
     stem = f"train_corrupt{round(100 * fraction)}_seed{seed}"
     return (
         write_file_list(split.root / f"{stem}.txt", samples),
-        write_file_list(split.root / f"{stem}_wrong.txt", [s for s, y in zip(samples, labels) if s.label != y]),
+        write_file_list(
+            split.root / f"{stem}_wrong.txt", [s for s, y in zip(samples, labels) if s.label != y]
+        ),
     )
