@@ -54,6 +54,7 @@ def test_quick_run_has_every_contender_with_its_figures(quick_run):
     for row in report["contenders"]:
         samples = [r["images_per_s"] for r in row["rounds"]]
         assert len(samples) == settings["repeats"] and all(v > 0 for v in samples)
+        assert all(r["attempts"] == 1 and r["waited_s"] == 0 for r in row["rounds"])  # --quick never waits
         if row["cpu_ms_per_image"] is not None:  # /proc is there to read
             assert row["cpu_ms_per_image"] > 0
             assert all(0 <= r["other_cpu_share"] <= 1 for r in row["rounds"])
