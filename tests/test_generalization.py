@@ -37,6 +37,8 @@ def _load(name: str) -> ModuleType:
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path, Path]:
     """One ``--quick`` run shared by the checks below: (report, Markdown, out dir, data dir)."""
+    for module in ("sklearn", "matplotlib"):  # the bench extra: the data set and the chart
+        pytest.importorskip(module)
     base = tmp_path_factory.mktemp("generalization")
     out, data = base / "out", base / "digits"
     done = subprocess.run(
