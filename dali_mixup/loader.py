@@ -11,6 +11,7 @@ import torch
 from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
 from .errors import translate_errors
+from .memory import release_free_memory
 from .schedule import MixSchedule
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ class DALILoader:
     boundary whatever DALI has prefetched. ``state_dict()`` taken mid-epoch and loaded into
     a loader on the same pipeline settings resumes with exactly the batches that would
     have come next.
+
+    At the end of each epoch the C heap's free pages go back to the system, so that the
+    process's memory stays flat over long runs (``dali_mixup.memory``).
 
     Where DALI stops on an image it cannot read or decode, the loader raises
     ``pipelines.BadFileError`` naming the file and the reason (decoding every image of the
@@ -190,6 +194,7 @@ class DALILoader:
                 raise RuntimeError(f"DALI yielded more than the {self._len} batches of an epoch")
         self._epoch += 1
         self._batches_read = 0
+        release_free_memory()  # else the process's memory creeps up epoch after epoch
 
     @contextlib.contextmanager
     def _explained_errors(self) -> Iterator[None]:
