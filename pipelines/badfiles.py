@@ -60,11 +60,12 @@ class BadFileError(ValueError):
             "('python -m dali_mixup check DATA' lists them all)")
 
 
+_CHECKED = (FileSource, WebDatasetSource)  # the sources that list their encoded images
+
+
 def _images(source: Source) -> list[Blob] | None:
     """The encoded images of the sources this module can check; None for other sources."""
-    if isinstance(source, (FileSource, WebDatasetSource)):
-        return source.images()
-    return None
+    return source.images() if isinstance(source, _CHECKED) else None
 
 
 def _judged(blobs: Sequence[Blob], errors: dict[int, str]) -> dict[int, str]:
@@ -131,11 +132,12 @@ def diagnose(source: Source, error: BaseException) -> BadFileError | None:
     """The ``BadFileError`` behind a DALI ``error`` raised while reading or decoding
     ``source``, or None for another error (or where no image is found bad)."""
     text = str(error)
-    if not _DATA_OPERATOR.search(text) or _images(source) is None:
+    if not _DATA_OPERATOR.search(text) or not isinstance(source, _CHECKED):
         return None
     named = _NAMED.search(text)
-    if named and isinstance(source, FileSource) and named.group(1).strip() in source.files:
-        blob = Blob(named.group(1).strip())
+    path = named.group(1).strip() if named else None
+    if isinstance(source, FileSource) and path in source.files:
+        blob = Blob(path)
         return BadFileError([BadFile(blob, blob.problem() or decoder_reason(error))])
     _log.warning("DALI stopped on an image it could not read or decode; decoding every image "
                  "of the data set to name it")
