@@ -158,7 +158,8 @@ def bad_images() -> dict[str, tuple[bytes, str]]:
     huffman = jpeg[:table + 5] + b"\xff" * 16 + jpeg[table + 21:]
     return {
         "corrupt.jpg": (corrupt, r"corrupt JPEG header: expected a marker at byte 2, found 0000"),
-        "truncated.jpg": (jpeg[:jpeg.index(b"\xff\xda") + 20], r"truncated JPEG: the end-of-image marker \(ffd9\) is missing"),
+        "truncated.jpg": (jpeg[:jpeg.index(b"\xff\xda") + 20],  # cut inside the image data
+                          r"truncated JPEG: the end-of-image marker \(ffd9\) is missing"),
         "truncated.png": (png[:len(png) // 2], r"truncated PNG: the end chunk \(IEND\) is missing"),
         "empty.jpg": (b"", r"empty file \(0 bytes\)"),
         "text.jpg": (b"just some notes\n", r"not an image: the file starts with b'just some notes\\n', "

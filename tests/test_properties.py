@@ -43,7 +43,8 @@ def outside(low: float, high: float, *, include_low: bool = True,
 
 def pairs(low: float, high: float) -> st.SearchStrategy[tuple[float, float]]:
     """(lo, hi) with low < lo <= hi <= high."""
-    return st.floats(low, high, exclude_min=True).flatmap(lambda lo: st.tuples(st.just(lo), st.floats(lo, high)))
+    return st.floats(low, high, exclude_min=True).flatmap(
+        lambda lo: st.tuples(st.just(lo), st.floats(lo, high)))
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,8 @@ def mix_configs(*, num_classes: st.SearchStrategy[int] = st.integers(1, 12)) -> 
         lambda **kw: kw, mixup_alpha=alpha, cutmix_alpha=alpha, cutmix_minmax=minmax, prob=probability(),
         switch_prob=probability(), mode=st.sampled_from(["batch", "pair", "elem"]), correct_lam=st.booleans(),
         label_smoothing=st.floats(0, 1, exclude_max=True), num_classes=num_classes,
-    ).filter(lambda kw: kw["mixup_alpha"] or kw["cutmix_alpha"] or kw["cutmix_minmax"]).map(lambda kw: MixConfig(**kw))
+    ).filter(lambda kw: kw["mixup_alpha"] or kw["cutmix_alpha"] or kw["cutmix_minmax"]).map(
+        lambda kw: MixConfig(**kw))
 
 
 @EXAMPLES
@@ -162,8 +164,8 @@ INVALID_COMMON = {
     "image_size": st.integers(max_value=0) | NOT_NUMBERS | st.floats(),
     "mean": st.lists(st.floats(-1, 1), max_size=5).filter(lambda m: len(m) != 3)
     | st.tuples(NON_FINITE, st.just(0.5), st.just(0.5)) | st.text(max_size=3) | st.none(),
-    "std": st.tuples(st.floats(max_value=0), st.just(0.5), st.just(0.5)) | st.lists(st.floats(0.1, 1), max_size=2)
-    | st.none(),
+    "std": st.tuples(st.floats(max_value=0), st.just(0.5), st.just(0.5))
+    | st.lists(st.floats(0.1, 1), max_size=2) | st.none(),
     "layout": st.text(max_size=5).filter(lambda v: v not in ("NCHW", "NHWC")) | st.none() | st.integers()
     | st.lists(st.just("NCHW"), max_size=1),
     "dtype": st.text(max_size=8).filter(lambda v: v not in ("float32", "float16")) | st.none()
@@ -229,6 +231,6 @@ def test_more_shards_than_samples_is_refused_before_any_image_is_read(data: Path
         raise AssertionError(f"read {self}")
 
     monkeypatch.setattr(Blob, "problem", no_reading)
-    with pytest.raises(ValueError, match=rf"num_shards=7 is more than the {NUM_SAMPLES} samples of the data set: "
-                                         "every shard needs at least one"):
+    with pytest.raises(ValueError, match=rf"num_shards=7 is more than the {NUM_SAMPLES} samples of the "
+                                         "data set: every shard needs at least one"):
         train_pipeline(data, batch_size=2, num_shards=7, shard_id=0)
