@@ -6,6 +6,12 @@ import enum
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class Mode(str, enum.Enum):
     """How mixing parameters are shared across a batch."""
@@ -50,8 +56,11 @@ class MixConfig:
 
     def __post_init__(self) -> None:
         for field in ("mixup_alpha", "cutmix_alpha"):
-            if _require_real(field, getattr(self, field)) < 0:
-                _fail(field, "a number >= 0", getattr(self, field))
+            alpha = _require_real(field, getattr(self, field))
+            # DALI draws Beta(alpha, alpha) in float32: a positive alpha must be one it holds.
+            if alpha < 0 or (alpha != 0 and not _FLOAT32_TINY <= alpha <= _FLOAT32_MAX):
+                _fail(field, f"0 or a number in [{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}]",
+                      getattr(self, field))
         if self.cutmix_minmax is not None:
             mm = self.cutmix_minmax
             if (

@@ -13,8 +13,10 @@ from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"mixup_alpha": -0.1}, "MixConfig.mixup_alpha: expected a number >= 0, got -0.1"),
-    ({"cutmix_alpha": -1}, "MixConfig.cutmix_alpha: expected a number >= 0, got -1"),
+    ({"mixup_alpha": -0.1}, "MixConfig.mixup_alpha: expected 0 or a number in [1.18e-38, 3.4e+38], got -0.1"),
+    ({"cutmix_alpha": -1}, "MixConfig.cutmix_alpha: expected 0 or a number in [1.18e-38, 3.4e+38], got -1"),
+    ({"cutmix_alpha": 1e-300}, "MixConfig.cutmix_alpha: expected 0 or a number in [1.18e-38, 3.4e+38], got 1e-300"),
+    ({"mixup_alpha": 1e39}, "MixConfig.mixup_alpha: expected 0 or a number in [1.18e-38, 3.4e+38], got 1e+39"),
     ({"mixup_alpha": "1"}, "MixConfig.mixup_alpha: expected a finite number, got '1'"),
     ({"mixup_alpha": float("nan")}, "MixConfig.mixup_alpha: expected a finite number, got nan"),
     ({"mixup_alpha": 0.0, "cutmix_alpha": 0.0}, "mixup_alpha and cutmix_alpha are both 0"),
@@ -95,7 +97,7 @@ def test_mix_outside_a_pipeline_definition_is_refused():
 
 
 def test_conveniences_validate_through_mix_config():
-    with pytest.raises(ValueError, match="MixConfig.mixup_alpha: expected a number >= 0, got -1"):
+    with pytest.raises(ValueError, match="MixConfig.mixup_alpha: expected 0 or a number in"):
         _define(lambda x, y: mixup(x, y, alpha=-1, num_classes=2))
     with pytest.raises(ValueError, match="MixConfig.cutmix_minmax: expected None or a pair"):
         _define(lambda x, y: cutmix(x, y, alpha=1.0, minmax=(0.9, 0.1), num_classes=2))
