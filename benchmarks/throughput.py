@@ -387,16 +387,18 @@ class QuietGate:
         return self.max_share < 1.0 and time.monotonic() < self.deadline
 
     def wait(self, show: Callable[[str], None]) -> float:
-        """Sleep until a one-second window where others took at most ``max_share``; return the seconds waited."""
-        start = time.monotonic()
+        """Return after a one-second window in which others took at most ``max_share``; the
+        seconds spent in busier windows before it."""
+        waited = 0.0
         while self._active():
             before = read_cpu()
             time.sleep(1.0)
             share = other_share(before, read_cpu(), 1.0)
             if share is None or share <= self.max_share:
                 break
+            waited += 1.0
             show(f"waiting: other processes take {100 * share:.0f}% of the CPU")
-        return time.monotonic() - start
+        return waited
 
     def accepts(self, share: float | None) -> bool:
         return share is None or share <= self.max_share or not self._active()
