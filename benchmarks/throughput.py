@@ -12,9 +12,10 @@ number of CPU threads or worker processes. Contenders:
 4. ``dataloader-gpumix`` (only with a GPU): the same DataLoader without mixing, the batch
    copied to the GPU and mixed there, as NVIDIA's training examples do.
 
-Method: a warm-up per contender, then ``--repeats`` rounds; in each round every contender,
-in a fresh random order, first drains what it prefetched while idle, then is timed over
-``--batches`` batches. Results go to a Markdown table on the terminal and, under ``--out``,
+Method: a warm-up per contender, then ``--repeats`` rounds; in each round every contender
+(in an order rotated from round to round) first drains what it prefetched while idle, then
+is timed over ``--batches`` batches. Full runs wait for other processes to leave the CPU
+before each timed round and run a round they disturbed again. Results go to a Markdown table on the terminal and, under ``--out``,
 to ``results.json`` (every figure and the machine), ``results.md`` and ``throughput.png``.
 """
 
@@ -488,18 +489,22 @@ def time_once(key: str, stream: Iterator[Batch], settings: Settings, progress: P
             "other_cpu_share": other_share(cpu, after, seconds)}
 
 
+def round_orders(contenders: Sequence[Contender], *, repeats: int, seed: int) -> list[list[Contender]]:
+    """One random order, rotated by one place each round: every contender runs first, in the
+    middle and last equally often, so drift and carry-over hit all of them alike."""
+    base = random.Random(seed).sample(list(contenders), len(contenders))
+    return [base[r % len(base):] + base[:r % len(base)] for r in range(repeats)]
+
+
 def time_rounds(
     contenders: Sequence[Contender], streams: dict[str, Iterator[Batch]], settings: Settings,
     *, progress: Progress,
 ) -> tuple[dict[str, list[dict]], list[list[str]]]:
     """Per contender, one record per round (images/s, CPU figures, attempts, wait); and the round orders."""
     gate = QuietGate(max_share=settings.max_other_share, patience=settings.patience)
-    order_rng = random.Random(settings.seed)
     rounds: dict[str, list[dict]] = {c.key: [] for c in contenders}
-    orders = []
-    for _ in range(settings.repeats):
-        order = order_rng.sample(list(contenders), len(contenders))  # drift hits everyone alike
-        orders.append([c.key for c in order])
+    orders = round_orders(contenders, repeats=settings.repeats, seed=settings.seed)
+    for order in orders:
         for c in order:
             waited = 0.0
             for attempt in range(1, REDOS + 2):
@@ -509,7 +514,7 @@ def time_rounds(
                     break
                 progress.grow(settle_batches(settings.workers) + settings.batches)
             rounds[c.key].append({**record, "attempts": attempt, "waited_s": round(waited, 1)})
-    return rounds, orders
+    return rounds, [[c.key for c in order] for order in orders]
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -662,7 +667,7 @@ def write_chart(report: dict, path: Path) -> None:
     for y, r in enumerate(rows):
         ax.text(r["max"], y, f"  {r['median']:.0f}/s, {r['ratio_to_reference']:.2f}x", va="center")
     m, s = report["machine"], report["settings"]
-    ax.set_xlabel("images/s: median of rounds, whiskers min-max; labels: median and ratio to #3")
+    ax.set_xlabel("images/s: median of rounds, whiskers min-max\nlabels: median and ratio to #3")
     ax.set_title(f"batch {s['batch_size']}, {s['image_size']} px, {s['workers']} cores: {m['cpu']}", fontsize=9)
     ax.set_xlim(0, max(r["max"] for r in rows) * 1.35)
     fig.tight_layout()
@@ -707,7 +712,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, metavar="N", help=f"timed batches per contender and round "
                         f"(default: {FULL['batches']}, {QUICK['batches']} with --quick)")
     parser.add_argument("--repeats", type=int, metavar="N", help=f"rounds, each running every contender in a "
-                        f"new random order (default: {FULL['repeats']}, {QUICK['repeats']} with --quick)")
+                        f"rotated order (default: {FULL['repeats']}, {QUICK['repeats']} with --quick)")
     parser.add_argument("--max-other-share", type=float, metavar="SHARE", help="before each timed round, wait "
                         "until other processes take at most this share of the CPU, and run a round they "
                         "disturbed again (up to twice); 1 turns this off (default: "
