@@ -382,10 +382,10 @@ class QuietGate:
 
     def __init__(self, *, max_share: float, patience: float) -> None:
         self.max_share = max_share
-        self.deadline = time.monotonic() + patience
+        self.patience = patience  # seconds of waiting left
 
     def _active(self) -> bool:
-        return self.max_share < 1.0 and time.monotonic() < self.deadline
+        return self.max_share < 1.0 and self.patience > 0
 
     def wait(self, show: Callable[[str], None]) -> float:
         """Return after a one-second window in which others took at most ``max_share``; the
@@ -398,6 +398,7 @@ class QuietGate:
             if share is None or share <= self.max_share:
                 break
             waited += 1.0
+            self.patience -= 1.0
             show(f"waiting: other processes take {100 * share:.0f}% of the CPU")
         return waited
 

@@ -139,6 +139,18 @@ def test_baseline_mixer_targets_follow_the_pixels():
         assert torch.allclose(own, share, atol=1e-5)
 
 
+def test_quiet_gate_holds_back_only_while_on_and_patient():
+    gate_type = _load("throughput").QuietGate
+
+    def never(text: str) -> None:
+        raise AssertionError(f"no wait expected, got {text!r}")
+
+    for gate in (gate_type(max_share=1.0, patience=100), gate_type(max_share=0.0, patience=0)):
+        assert gate.wait(never) == 0 and gate.accepts(0.9)
+    gate = gate_type(max_share=0.1, patience=100)
+    assert gate.accepts(0.05) and gate.accepts(None) and not gate.accepts(0.5)
+
+
 def test_synthetic_set_is_deterministic_photo_sized_and_cached(tmp_path):
     synthetic = _load("synthetic")
     spec = synthetic.SyntheticSpec(num_classes=2, images_per_class=3, seed=7)
