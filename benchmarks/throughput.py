@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.synthetic import SyntheticSpec, default_cache_dir, ensure_dataset
+from pipelines import IMAGENET_MEAN, IMAGENET_STD, image_folder
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -52,12 +53,9 @@ if TYPE_CHECKING:
 Batch = tuple[torch.Tensor, torch.Tensor]
 Mixer = Callable[[torch.Tensor, torch.Tensor], Batch]  # (images, class ids) -> (images, soft targets)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # The mixing recipe every contender runs: torchvision's reference recipe, timm's switch.
 MIXUP_ALPHA = 0.8
 CUTMIX_ALPHA = 1.0
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 REFERENCE = "dataloader-mix"
 QUIET_SHARE = 0.1  # a round where other processes took more of the CPU is flagged (and, by default, redone)
 TARGETS = (  # (numerator, denominator, minimum ratio)
@@ -110,25 +108,18 @@ class Contender:
 
 
 def scan_image_folder(root: Path) -> tuple[list[tuple[Path, int]], int]:
-    """(path, label) pairs and the class count of an ``ImageFolder``-style tree.
+    """(path, label) pairs and the class count of an ``ImageFolder``-style tree, read as our
+    pipelines read it, so that every contender gets the very same files.
 
     Raises ``ValueError`` saying what was expected when the folder is missing or holds no images.
     """
-    if not root.is_dir():
-        raise ValueError(f"--data {root}: expected an existing directory, found none")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-    samples = [
-        (path, label)
-        for label, name in enumerate(classes)
-        for path in sorted((root / name).iterdir())
-        if path.suffix.lower() in IMAGE_EXTENSIONS
-    ]
-    if not samples:
-        raise ValueError(
-            f"--data {root}: expected one sub-folder per class holding {'/'.join(IMAGE_EXTENSIONS)} "
-            f"files, found {len(classes)} sub-folders and no images"
-        )
-    return samples, len(classes)
+    try:
+        source = image_folder(root)
+    except OSError as error:  # missing, or not a directory
+        raise ValueError(f"--data: expected an existing directory: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"--data: {error}") from None
+    return [(Path(f), label) for f, label in zip(source.files, source.labels)], len(source.classes)
 
 
 def resolve_data(data: Path | None, *, cache: Path, quick: bool) -> DataInfo:

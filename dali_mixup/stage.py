@@ -18,7 +18,7 @@ from nvidia.dali.pipeline import Pipeline
 
 from .config import MixConfig, Mode
 from .errors import Check, guard
-from .params import Draw, MixParams, Prob, draw
+from .params import Draw, Prob, draw
 
 Layout = Literal["HWC", "CHW"]
 _DTYPES = (types.FLOAT, types.FLOAT16)

@@ -6,7 +6,6 @@ corruption is what it claims, and that the report files agree with each other.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -14,24 +13,15 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from _bench import REPO, load_benchmark
+
 SCRIPT = REPO / "benchmarks" / "generalization.py"
 CHANCE = 0.1  # ten classes
-
-
-def _load(name: str) -> ModuleType:
-    """A benchmarks/ module by path: benchmarks/ is a folder of scripts, not an installed package."""
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +151,7 @@ def test_corrupted_list_relabels_exactly_the_stated_share(quick_run):
 
 
 def test_corrupt_labels_is_seeded_and_always_wrong():
-    digits = _load("digits")
+    digits = load_benchmark("digits")
     labels = torch.arange(200) % 10
     first = digits.corrupt_labels(labels, fraction=0.4, num_classes=10, seed=3)
     assert torch.equal(first, digits.corrupt_labels(labels, fraction=0.4, num_classes=10, seed=3))
@@ -173,7 +163,7 @@ def test_corrupt_labels_is_seeded_and_always_wrong():
 
 
 def test_metrics_on_a_hand_worked_example():
-    metrics = _load("metrics")
+    metrics = load_benchmark("metrics")
     probs = torch.tensor([[1.0, 0.0], [0.6, 0.4], [0.6, 0.4], [0.3, 0.7]])
     log_probs = probs.clamp_min(1e-12).log()
     labels = torch.tensor([0, 0, 1, 1])
