@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 from nvidia.dali import fn, types
+from nvidia.dali._conditionals import conditionals_enabled  # DALI's own test for `if` on DataNodes
 from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
@@ -21,7 +22,7 @@ from .errors import Check, guard
 from .params import Draw, Prob, draw
 
 Layout = Literal["HWC", "CHW"]
-_DTYPES = (types.FLOAT, types.FLOAT16)
+_DTYPES = (types.FLOAT, types.FLOAT16, types.UINT8)
 _MAX_CHW_CHANNELS = 4  # CutMix pastes the box once per plane of a CHW image
 _LAYOUT_CODES = {name: (ord(name[0]) << 16) | (ord(name[1]) << 8) | ord(name[2]) for name in ("HWC", "CHW")}
 
@@ -48,7 +49,8 @@ def _validate_call(config: object, prob: object, seed: object, layout: object, d
     if layout is not None and layout not in _LAYOUT_CODES:
         raise ValueError(f"mix: layout: expected None, 'HWC' or 'CHW', got {layout!r}")
     if dtype not in _DTYPES:
-        raise ValueError(f"mix: dtype: expected types.FLOAT or types.FLOAT16, got {dtype!r}")
+        raise ValueError(f"mix: dtype: expected types.FLOAT, types.FLOAT16 or types.UINT8, "
+                         f"got {dtype!r}")
 
 
 def _first3(vector: DataNode, dtype: types.DALIDataType) -> DataNode:
@@ -165,6 +167,30 @@ def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, token: DataNode,
     return fn.reshape(pasted, shape=g.shape, layout=layout or "")
 
 
+def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layout: Layout,
+                  dtype: types.DALIDataType) -> DataNode:
+    """Per sample, only the work its kind needs: the partner's box pasted in, or the blend.
+
+    Runs under DALI's conditionals, which split the batch between the branches; the partner
+    batch is gathered before the split, since indices into the batch mean nothing inside.
+    """
+    partner = fn.permute_batch(images, indices=d.gather)
+    anchors, shapes = _box_regions(d.params.box + fn.cast(token, dtype=types.INT32), g)
+    regions = 2 if g.layout == "HWC" else 1 + _MAX_CHW_CHANNELS
+    if fn.cast(d.params.cutmix, dtype=types.BOOL):
+        # Without in_ids, region k comes from input k: the own image, then the partner's.
+        rows = [fn.reshape(x, shape=g.rows, layout="HWC") for x in (images, partner)]
+        pasted = fn.multi_paste(rows[0], *[rows[1]] * (regions - 1), in_anchors=anchors,
+                                shapes=shapes, out_anchors=anchors, dtype=dtype)
+        out = fn.reshape(pasted, shape=g.shape, layout=layout)
+    else:
+        weight = d.weight + token
+        out = images * weight + partner * (1.0 - weight)
+        if dtype != types.FLOAT:
+            out = fn.cast(out, dtype=dtype)
+    return out
+
+
 def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, token: DataNode,
                 layout: Layout | None, dtype: types.DALIDataType) -> DataNode:
     """CutMix by pasting boxes, then Mixup by ``x * w + x_partner * (1 - w)`` where ``w``
@@ -173,14 +199,21 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
     if dtype == types.FLOAT16:
         # DALI's CPU arithmetic and its paste take no float16: work in float32.
         images = fn.cast(images, dtype=types.FLOAT)
+    # float16 output is cast from float32 at the end; the others come out of the last pass.
+    work = types.FLOAT if dtype == types.FLOAT16 else dtype
+    both = config.cutmix_enabled and config.mixup_enabled
     if config.cutmix_enabled and not config.mixup_enabled and layout is not None:
         # CutMix alone needs no arithmetic: the paste also converts the type.
-        out = _paste_boxes(images, d, g, token, layout, types.FLOAT)
+        out = _paste_boxes(images, d, g, token, layout, work)
+    elif both and layout is not None and conditionals_enabled():
+        out = _cut_or_blend(images, d, g, token, layout, work)
     else:
         own = _paste_boxes(images, d, g, token, layout, None) if config.cutmix_enabled else images
         weight = d.weight + token
         # The arithmetic takes its layout from the partner batch, the input's own.
         out = own * weight + fn.permute_batch(images, indices=d.gather) * (1.0 - weight)
+        if work != types.FLOAT:
+            out = fn.cast(out, dtype=work)
     return fn.cast(out, dtype=dtype) if dtype == types.FLOAT16 else out
 
 

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from nvidia.dali import Pipeline, fn, types
+from nvidia.dali import Pipeline, fn, pipeline_def, types
 from nvidia.dali.data_node import DataNode
 
 from dali_mixup import MixConfig
@@ -76,16 +76,22 @@ class PipelineSpec:
         ignored without ``mix``.
         """
         rt = self.runtime
-        pipe = Pipeline(batch_size=rt.batch_size, num_threads=rt.num_threads,
-                        device_id=rt.device_id, seed=rt.pipeline_seed,
-                        enable_checkpointing=True, checkpoint=checkpoint)
-        with pipe:
+        if self.mix is None:
+            schedule = None
+        elif schedule is None:
+            schedule = MixSchedule(prob=self.mix.prob, batch_size=rt.batch_size)
+
+        # Conditionals let the mixing stage run, per sample, only the CutMix paste or only
+        # the Mixup blend, instead of both.
+        @pipeline_def(batch_size=rt.batch_size, num_threads=rt.num_threads,
+                      device_id=rt.device_id, seed=rt.pipeline_seed, enable_checkpointing=True,
+                      checkpoint=checkpoint, enable_conditionals=True)
+        def graph():
             prob = None
-            if self.mix is not None:
-                if schedule is None:
-                    schedule = MixSchedule(prob=self.mix.prob, batch_size=rt.batch_size)
+            if schedule is not None:
                 prob = fn.external_source(source=schedule, batch=True, batch_info=True,
                                           dtype=types.FLOAT, ndim=0)
-            pipe.set_outputs(*self.graph.define(prob, source=self.source, runtime=self.runtime,
-                                                reader_name=self.reader_name))
-        return pipe
+            return self.graph.define(prob, source=self.source, runtime=self.runtime,
+                                     reader_name=self.reader_name)
+
+        return graph()

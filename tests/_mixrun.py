@@ -47,8 +47,10 @@ def _numpy(batch) -> list[np.ndarray]:
 def run_mix(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: MixConfig, *,
             device: str = "cpu", iterations: int = 1, pipeline_seed: int = 7,
             prob_per_iteration: Callable[[int], float] | None = None,
-            image_layout: str | None = "HWC", **mix_options) -> list[Mixed]:
-    """Run ``mix`` on the same input batch ``iterations`` times; one ``Mixed`` per run."""
+            image_layout: str | None = "HWC", conditionals: bool = False,
+            **mix_options) -> list[Mixed]:
+    """Run ``mix`` on the same input batch ``iterations`` times; one ``Mixed`` per run;
+    ``conditionals``: in a pipeline with DALI's conditionals enabled."""
     batch_size = len(images)
     counter = iter(range(10**9))
 
@@ -57,7 +59,7 @@ def run_mix(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: 
         return [np.array(value, dtype=np.float32)] * batch_size
 
     @pipeline_def(batch_size=batch_size, num_threads=1, device_id=0 if device == "gpu" else None,
-                  seed=pipeline_seed, prefetch_queue_depth=1)
+                  seed=pipeline_seed, prefetch_queue_depth=1, enable_conditionals=conditionals)
     def pipe():
         x = fn.external_source(source=lambda: list(images), batch=True, layout=image_layout)
         y = fn.external_source(source=lambda: list(labels), batch=True)

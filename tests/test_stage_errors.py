@@ -66,7 +66,7 @@ def _define(call):
     ({"prob": 1.2}, ValueError, "mix: prob: expected None, a number in [0, 1] or a CPU DataNode, got 1.2"),
     ({"seed": -3}, ValueError, "mix: seed: expected None or an integer >= 0, got -3"),
     ({"layout": "NHWC"}, ValueError, "mix: layout: expected None, 'HWC' or 'CHW', got 'NHWC'"),
-    ({"dtype": types.UINT8}, ValueError, "mix: dtype: expected types.FLOAT or types.FLOAT16"),
+    ({"dtype": types.INT32}, ValueError, "mix: dtype: expected types.FLOAT, types.FLOAT16 or types.UINT8"),
 ])
 def test_bad_call_arguments_are_refused_when_the_graph_is_defined(options, error, message):
     config = MixConfig(num_classes=2)

@@ -36,11 +36,14 @@ def _expected_image(x: np.ndarray, xp: np.ndarray, r, i: int, layout: str) -> np
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("layout_given", [True, False], ids=["layout-given", "layout-read"])
+@pytest.mark.parametrize("layout_given, conditionals", [(True, False), (False, False), (True, True)],
+                         ids=["layout-given", "layout-read", "layout-given-branching"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", MODES)
-def test_outputs_match_formulas(mode, dtype, layout, layout_given, device):
+def test_outputs_match_formulas(mode, dtype, layout, layout_given, conditionals, device):
+    """With DALI's conditionals enabled and the layout given, each sample runs only the
+    paste or only the blend; every way must give the same formulas."""
     batch = 7
     config = MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, num_classes=10,
                        label_smoothing=0.1, prob=0.6)
@@ -48,7 +51,8 @@ def test_outputs_match_formulas(mode, dtype, layout, layout_given, device):
     labels = class_ids(batch)
     out_dtype = types.FLOAT16 if dtype == np.float16 else types.FLOAT
     runs = run_mix(images, labels, config, device=device, iterations=20, image_layout=layout,
-                   dtype=out_dtype, layout=layout if layout_given else None)
+                   dtype=out_dtype, layout=layout if layout_given else None,
+                   conditionals=conditionals)
     kinds = set()
     for r in runs:
         assert r.images.dtype == (np.float16 if dtype == np.float16 else np.float32)
@@ -85,6 +89,29 @@ def test_cutmix_pixels_come_from_sample_or_partner_in_area_1_minus_lam(mode, lay
             from_partner = np.all(out[i] == xp, axis=-1) & ~from_self
             assert np.all(from_self | from_partner), "every pixel comes from the sample or its partner"
             assert from_partner.mean() == pytest.approx(1 - r.lam[i], abs=1e-6)
+
+
+@pytest.mark.parametrize("conditionals", [False, True], ids=["both-passes", "branching"])
+@pytest.mark.parametrize("mode", MODES)
+def test_uint8_output_is_the_formula_rounded(mode, conditionals):
+    """Asked for uint8 (to normalize afterwards), CutMix stays exact and Mixup is rounded to
+    the nearest integer."""
+    batch = 7
+    config = MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mode=mode, num_classes=7)
+    images = random_images(batch)
+    runs = run_mix(images, class_ids(batch), config, iterations=10, layout="HWC",
+                   dtype=types.UINT8, conditionals=conditionals)
+    cut = 0
+    for r in runs:
+        assert r.images.dtype == np.uint8
+        for i in range(batch):
+            expected = _expected_image(images[i], images[int(r.partner[i])], r, i, "HWC")
+            if r.cutmix[i]:
+                cut += 1
+                np.testing.assert_array_equal(r.images[i], expected.astype(np.uint8))
+            else:
+                assert np.abs(r.images[i] - expected).max() <= 0.5 + 1e-4
+    assert 0 < cut < 10 * batch
 
 
 def test_cutmix_without_correct_lam_keeps_the_drawn_lam():
