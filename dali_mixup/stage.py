@@ -134,37 +134,48 @@ def _smoothed_targets(labels: DataNode, config: MixConfig) -> tuple[DataNode, Da
 
 
 def _box_regions(box: DataNode, g: _Geometry) -> tuple[DataNode, DataNode]:
-    """Anchors and shapes (int32 (1 + 4, 2) per sample) of the regions ``fn.multi_paste``
-    copies in the rows view: the whole own image, then the box once per plane (one plane of
-    width W * C for HWC; C planes of height H for CHW; unused regions empty at (0, 0))."""
+    """Anchors and shapes (int32 (regions, 2) per sample) of what ``fn.multi_paste`` copies:
+    the whole own image, then the partner's box. HWC images are pasted as they are; others
+    through the rows view, the box once per plane (C planes of height H for CHW; for a
+    layout read at run time, one plane of width W * C for HWC; unused regions empty)."""
+    if g.layout == "HWC":
+        return (fn.cat(fn.reshape(box[0:2] * 0, shape=[1, 2]), fn.reshape(box[0:2], shape=[1, 2])),
+                fn.cat(fn.reshape(g.shape[0:2], shape=[1, 2]), fn.reshape(box[2:4], shape=[1, 2])))
     whole = fn.reshape(g.rows[0:2], shape=[1, 2])
-    if g.layout == "HWC":  # one plane, columns scaled by C
-        scale = fn.stack(g.channels * 0 + 1, g.channels)
-        box_anchor = fn.reshape(box[0:2] * scale, shape=[1, 2])
-        box_shape = fn.reshape(box[2:4] * scale, shape=[1, 2])
-    else:
-        plane = types.Constant(np.arange(_MAX_CHW_CHANNELS), dtype=types.INT32, device="cpu")
-        used = fn.cast((plane < g.channels) if g.layout == "CHW" else
-                       (g.chw * (plane < g.channels)) | ((1 - g.chw) * (plane == 0)),
-                       dtype=types.INT32)
-        scale = g.chw + (1 - g.chw) * g.channels
-        height = g.rows[0] / (g.chw * (g.channels - 1) + 1)  # H for either layout
-        box_anchor = fn.stack(used * (g.chw * plane * fn.cast(height, dtype=types.INT32) + box[0]),
-                              used * box[1] * scale, axis=1)
-        box_shape = fn.stack(used * box[2], used * box[3] * scale, axis=1)
+    plane = types.Constant(np.arange(_MAX_CHW_CHANNELS), dtype=types.INT32, device="cpu")
+    used = fn.cast((plane < g.channels) if g.layout == "CHW" else
+                   (g.chw * (plane < g.channels)) | ((1 - g.chw) * (plane == 0)),
+                   dtype=types.INT32)
+    scale = g.chw + (1 - g.chw) * g.channels
+    height = g.rows[0] / (g.chw * (g.channels - 1) + 1)  # H for either layout
+    box_anchor = fn.stack(used * (g.chw * plane * fn.cast(height, dtype=types.INT32) + box[0]),
+                          used * box[1] * scale, axis=1)
+    box_shape = fn.stack(used * box[2], used * box[3] * scale, axis=1)
     return fn.cat(whole * 0, box_anchor), fn.cat(whole, box_shape)
+
+
+def _as_pasted(images: DataNode, g: _Geometry) -> DataNode:
+    """The view ``fn.multi_paste`` (HWC only) works in: HWC images as they are, others as
+    one-channel rows."""
+    return images if g.layout == "HWC" else fn.reshape(images, shape=g.rows, layout="HWC")
+
+
+def _from_pasted(pasted: DataNode, g: _Geometry, layout: Layout | None) -> DataNode:
+    return pasted if g.layout == "HWC" else fn.reshape(pasted, shape=g.shape, layout=layout or "")
+
+
+def _regions(g: _Geometry) -> int:
+    return 2 if g.layout == "HWC" else 1 + _MAX_CHW_CHANNELS
 
 
 def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, token: DataNode,
                  layout: Layout | None, dtype: types.DALIDataType | None) -> DataNode:
     """Each image with its partner's CutMix box pasted in: one copy of the batch."""
-    rows = fn.reshape(images, shape=g.rows, layout="HWC")
     anchors, shapes = _box_regions(d.params.box, g)
-    regions = 2 if g.layout == "HWC" else 1 + _MAX_CHW_CHANNELS
-    ids = fn.stack(d.index, *[d.gather] * (regions - 1)) + fn.cast(token, dtype=types.INT32)
-    pasted = fn.multi_paste(rows, in_ids=ids, in_anchors=anchors, shapes=shapes,
+    ids = fn.stack(d.index, *[d.gather] * (_regions(g) - 1)) + fn.cast(token, dtype=types.INT32)
+    pasted = fn.multi_paste(_as_pasted(images, g), in_ids=ids, in_anchors=anchors, shapes=shapes,
                             out_anchors=anchors, dtype=dtype)
-    return fn.reshape(pasted, shape=g.shape, layout=layout or "")
+    return _from_pasted(pasted, g, layout)
 
 
 def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layout: Layout,
@@ -176,13 +187,11 @@ def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layo
     """
     partner = fn.permute_batch(images, indices=d.gather)
     anchors, shapes = _box_regions(d.params.box + fn.cast(token, dtype=types.INT32), g)
-    regions = 2 if g.layout == "HWC" else 1 + _MAX_CHW_CHANNELS
     if fn.cast(d.params.cutmix, dtype=types.BOOL):
         # Without in_ids, region k comes from input k: the own image, then the partner's.
-        rows = [fn.reshape(x, shape=g.rows, layout="HWC") for x in (images, partner)]
-        pasted = fn.multi_paste(rows[0], *[rows[1]] * (regions - 1), in_anchors=anchors,
-                                shapes=shapes, out_anchors=anchors, dtype=dtype)
-        out = fn.reshape(pasted, shape=g.shape, layout=layout)
+        pasted = fn.multi_paste(_as_pasted(images, g), *[_as_pasted(partner, g)] * (_regions(g) - 1),
+                                in_anchors=anchors, shapes=shapes, out_anchors=anchors, dtype=dtype)
+        out = _from_pasted(pasted, g, layout)
     else:
         weight = d.weight + token
         out = images * weight + partner * (1.0 - weight)
