@@ -65,8 +65,8 @@ class _Geometry:
 
     ``shape``: int32 (3,). ``size``: float32 (2,) (H, W).
     ``rows``: int32 (3,) shape (R, L, 1) of the image seen as one-channel rows, the view in
-    which ``fn.multi_paste`` (HWC only) pastes boxes for either layout: (H, W * C) for HWC,
-    (C * H, W) for CHW.
+    which ``fn.multi_paste`` (HWC only) pastes boxes into CHW images or images whose layout
+    is read at run time: (H, W * C) for HWC, (C * H, W) for CHW. None for a given HWC.
     ``layout``: as given to ``mix``, None when read at run time.
     ``chw``: 1 for CHW, 0 for HWC: an int when ``layout`` is given, else an int32 scalar.
     ``channels``: int32 scalar, C. ``problem``: int32 scalar, 0 or the ``Check`` that failed.
@@ -74,7 +74,7 @@ class _Geometry:
 
     shape: DataNode
     size: DataNode
-    rows: DataNode
+    rows: DataNode | None
     layout: Layout | None
     chw: DataNode | int
     channels: DataNode
@@ -104,9 +104,10 @@ def _image_geometry(images: DataNode, layout: Layout | None, batch_size: int) ->
     if layout != "HWC":
         too_many = fn.cast(chw * channels > _MAX_CHW_CHANNELS, dtype=types.INT32) * int(Check.CHANNELS)
         problem = dmath.max(problem, too_many)
-    # (R, L, 1): for HWC (H, W * C, 1), for CHW (C * H, W, 1).
-    rows = fn.cat(hw * fn.stack(chw * channels + (1 - chw), chw + (1 - chw) * channels),
-                  types.Constant(np.ones(1), dtype=types.INT32, device="cpu"))
+    rows = None
+    if layout != "HWC":  # (R, L, 1): for HWC (H, W * C, 1), for CHW (C * H, W, 1)
+        rows = fn.cat(hw * fn.stack(chw * channels + (1 - chw), chw + (1 - chw) * channels),
+                      types.Constant(np.ones(1), dtype=types.INT32, device="cpu"))
     return _Geometry(shape, fn.cast(hw, dtype=types.FLOAT), rows, layout, chw, channels, problem)
 
 
