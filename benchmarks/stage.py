@@ -33,7 +33,8 @@ def _pipeline(body: Callable, *, batch: np.ndarray, labels: np.ndarray, layout: 
     ids = [np.array([i % 1000], dtype=np.int32) for i in range(len(batch))]
 
     @pipeline_def(batch_size=len(batch), num_threads=threads,
-                  device_id=0 if device == "gpu" else None, seed=0, prefetch_queue_depth=2)
+                  device_id=0 if device == "gpu" else None, seed=0, prefetch_queue_depth=2,
+                  enable_conditionals=True)  # as train_pipeline: each sample runs only its branch
     def pipe():
         x = fn.external_source(source=lambda: samples, batch=True, layout=layout, no_copy=True)
         y = fn.external_source(source=lambda: ids, batch=True, no_copy=True)

@@ -181,10 +181,11 @@ def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, token: DataNode,
 
 def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layout: Layout,
                   dtype: types.DALIDataType) -> DataNode:
-    """Per sample, only the work its kind needs: the partner's box pasted in, or the blend.
+    """Only the work the batch's kind needs: the partner's box pasted in, or the blend.
 
-    Runs under DALI's conditionals, which split the batch between the branches; the partner
-    batch is gathered before the split, since indices into the batch mean nothing inside.
+    Runs under DALI's conditionals, which split the batch between the branches by sample;
+    the partner batch is gathered before the split, since indices into the batch mean
+    nothing inside a branch.
     """
     partner = fn.permute_batch(images, indices=d.gather)
     anchors, shapes = _box_regions(d.params.box + fn.cast(token, dtype=types.INT32), g)
@@ -215,7 +216,9 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
     if config.cutmix_enabled and not config.mixup_enabled and layout is not None:
         # CutMix alone needs no arithmetic: the paste also converts the type.
         out = _paste_boxes(images, d, g, token, layout, work)
-    elif both and layout is not None and conditionals_enabled():
+    elif both and layout is not None and config.mode is Mode.BATCH and conditionals_enabled():
+        # A whole batch takes one branch; split per sample or pair, both halves would pay
+        # each branch's fixed cost, which measured slower than running both on all.
         out = _cut_or_blend(images, d, g, token, layout, work)
     else:
         own = _paste_boxes(images, d, g, token, layout, None) if config.cutmix_enabled else images

@@ -42,8 +42,8 @@ def _expected_image(x: np.ndarray, xp: np.ndarray, r, i: int, layout: str) -> np
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mode", MODES)
 def test_outputs_match_formulas(mode, dtype, layout, layout_given, conditionals, device):
-    """With DALI's conditionals enabled and the layout given, each sample runs only the
-    paste or only the blend; every way must give the same formulas."""
+    """With DALI's conditionals enabled, the layout given and batch mode, each batch runs
+    only the paste or only the blend; every way must give the same formulas."""
     batch = 7
     config = MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, num_classes=10,
                        label_smoothing=0.1, prob=0.6)
