@@ -39,7 +39,8 @@ class MixConfig:
     ``cutmix_minmax``: (lo, hi) box side fractions; when set, the box is drawn from it
     instead of from ``cutmix_alpha``'s lam, and lam always follows the box area.
     ``prob``: chance that mixing applies (per batch, pair or sample, following ``mode``).
-    ``switch_prob``: chance of CutMix rather than Mixup when both alphas are positive.
+    ``switch_prob``: chance of CutMix rather than Mixup when both are on (``mixup_alpha`` > 0
+    and ``cutmix_alpha`` > 0 or ``cutmix_minmax`` set).
     ``correct_lam``: recompute CutMix's lam from the clipped box's area.
     ``label_smoothing``: s; targets use off = s / C and on = 1 - s + s / C.
     """
@@ -90,12 +91,14 @@ class MixConfig:
         if not isinstance(self.correct_lam, bool):
             _fail("correct_lam", "a bool", self.correct_lam)
 
+    # Not timm's ``Mixup.mixup_enabled`` (its on/off switch): switching off here is
+    # ``mix(prob=...)`` or ``DALILoader(mixup_off_epoch=...)``.
     @property
-    def mixup_enabled(self) -> bool:
+    def uses_mixup(self) -> bool:
         return self.mixup_alpha > 0
 
     @property
-    def cutmix_enabled(self) -> bool:
+    def uses_cutmix(self) -> bool:
         return self.cutmix_alpha > 0 or self.cutmix_minmax is not None
 
     @property

@@ -56,7 +56,7 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
     Add the result to a value the outputs depend on, so that DALI neither prunes the check
     nor runs the outputs without it.
     """
-    requested = 1 + code * (_BASE + _KINDS * num_classes)
+    requested = 1 + code * (1 + _KINDS * (_BASE + num_classes))
     token = fn.reshape(fn.cast(code, dtype=types.FLOAT) * 0.0, shape=fn.stack(requested))
     return fn.reshape(token, shape=[])
 
@@ -77,13 +77,14 @@ def explain(error: BaseException) -> MixInputError | None:
     requested, sample = _REQUESTED.search(text), _SAMPLE.search(text)
     if "fn.reshape" not in text or requested is None or sample is None:
         return None
-    # requested - 1 == kind * (_BASE + _KINDS * num_classes), kind < _KINDS
+    # requested - 1 == kind * (1 + _KINDS * (_BASE + num_classes)), 0 < kind < _KINDS: exact
+    # in int32 up to about 46 million classes.
     encoded = int(requested.group(1)) - 1
-    kind = encoded // _BASE
+    kind = encoded % _KINDS
     if kind not in _MESSAGES or encoded % kind:
         return None
-    num_classes, remainder = divmod(encoded // kind - _BASE, _KINDS)
-    if remainder or num_classes < 0:
+    num_classes = (encoded // kind - 1) // _KINDS - _BASE
+    if num_classes < 0:
         return None
     message = _MESSAGES[Check(kind)].format(sample=sample.group(1), num_classes=num_classes)
     return MixInputError(f"mix: {message}")

@@ -118,17 +118,18 @@ def draw(config: MixConfig, *, batch_size: int, size: DataNode, prob: Prob,
     ``prob``: the chance of mixing, constant or a float32 scalar per sample (CPU).
     Partners: a random derangement (``fn.batch_permutation(no_fixed_points=True)``) in
     batch and elem modes; i and B-1-i in pair mode (the middle sample of an odd batch mixes
-    with nothing). A batch of one mixes with nothing.
+    with nothing). A batch of one mixes with nothing. DALI pads a reader's last, partial
+    batch with copies of its last sample, and those take part like any other sample.
     """
     seeds = _Seeds(seed)
-    both = config.mixup_enabled and config.cutmix_enabled
-    box_draws = (4 if config.cutmix_minmax is not None else 2) if config.cutmix_enabled else 0
+    both = config.uses_mixup and config.uses_cutmix
+    box_draws = (4 if config.cutmix_minmax is not None else 2) if config.uses_cutmix else 0
     # One uniform vector per sample: [apply, (switch), (box draws...)], then the Betas.
     draws = [fn.random.uniform(range=[0.0, 1.0], shape=[1 + both + box_draws], **seeds())]
-    if config.mixup_enabled:
+    if config.uses_mixup:
         draws.append(fn.random.beta(alpha=config.mixup_alpha, beta=config.mixup_alpha,
                                     shape=[1], **seeds()))
-    if config.cutmix_enabled and config.cutmix_minmax is None:
+    if config.uses_cutmix and config.cutmix_minmax is None:
         draws.append(fn.random.beta(alpha=config.cutmix_alpha, beta=config.cutmix_alpha,
                                     shape=[1], **seeds()))
     raw = _share(fn.cat(*draws) if len(draws) > 1 else draws[0], config.mode, batch_size)
@@ -151,15 +152,15 @@ def draw(config: MixConfig, *, batch_size: int, size: DataNode, prob: Prob,
     if both:
         cut = mixed * fn.cast(raw[1] < config.switch_prob, dtype=types.FLOAT)
         mixup = mixed - cut
-    elif config.cutmix_enabled:
+    elif config.uses_cutmix:
         cut, mixup = mixed, 0.0
     else:
         cut, mixup = 0.0, mixed
     # Selections as exact products: 1 * a + 0 * b == a for finite a, b.
-    weight = mixup * raw[at] + (1.0 - mixup) if config.mixup_enabled else 1.0 + mixed * 0.0
+    weight = mixup * raw[at] + (1.0 - mixup) if config.uses_mixup else 1.0 + mixed * 0.0
     lam = weight
-    if config.cutmix_enabled:
-        lam_cut = raw[at + config.mixup_enabled] if config.cutmix_minmax is None else None
+    if config.uses_cutmix:
+        lam_cut = raw[at + config.uses_mixup] if config.cutmix_minmax is None else None
         top_left, sides = _box(config, raw[1 + both:at], lam_cut, size)
         sides = sides * cut
         if config.correct_lam or config.cutmix_minmax is not None:
@@ -170,6 +171,6 @@ def draw(config: MixConfig, *, batch_size: int, size: DataNode, prob: Prob,
     else:
         box = fn.cast(fn.stack(*[mixed * 0.0] * 4), dtype=types.INT32)
     partner = fn.cast(mixed * gather + (1.0 - mixed) * index, dtype=types.INT32)
-    cutmix = fn.cast(cut if config.cutmix_enabled else mixed * 0.0, dtype=types.INT32)
+    cutmix = fn.cast(cut if config.uses_cutmix else mixed * 0.0, dtype=types.INT32)
     params = MixParams(lam=lam, partner=partner, cutmix=cutmix, box=box)
     return Draw(params=params, index=index, gather=gather, weight=weight)

@@ -12,7 +12,11 @@ from typing import Literal
 
 import numpy as np
 from nvidia.dali import fn, types
-from nvidia.dali._conditionals import conditionals_enabled  # DALI's own test for `if` on DataNodes
+try:  # DALI's own test for `if` on DataNodes; private, so a DALI without it just never branches
+    from nvidia.dali._conditionals import conditionals_enabled
+except ImportError:
+    def conditionals_enabled() -> bool:
+        return False
 from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
@@ -35,9 +39,13 @@ def _current_batch_size() -> int:
     return pipe.max_batch_size
 
 
-def _validate_call(config: object, prob: object, seed: object, layout: object, dtype: object) -> None:
+def _validate_call(labels: object, config: object, prob: object, seed: object, layout: object,
+                   dtype: object) -> None:
     if not isinstance(config, MixConfig):
         raise TypeError(f"mix: config: expected a MixConfig, got {type(config).__name__}")
+    if isinstance(labels, DataNode) and labels.device != "cpu":
+        raise ValueError("mix: labels: expected a CPU DataNode (as DALI's readers give them), "
+                         "got a GPU one")
     if isinstance(prob, DataNode):
         if prob.device != "cpu":
             raise ValueError("mix: prob: expected a CPU DataNode (one float32 per sample), got a GPU one")
@@ -212,8 +220,8 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
         images = fn.cast(images, dtype=types.FLOAT)
     # float16 output is cast from float32 at the end; the others come out of the last pass.
     work = types.FLOAT if dtype == types.FLOAT16 else dtype
-    both = config.cutmix_enabled and config.mixup_enabled
-    if config.cutmix_enabled and not config.mixup_enabled and layout is not None:
+    both = config.uses_cutmix and config.uses_mixup
+    if config.uses_cutmix and not config.uses_mixup and layout is not None:
         # CutMix alone needs no arithmetic: the paste also converts the type.
         out = _paste_boxes(images, d, g, token, layout, work)
     elif both and layout is not None and config.mode is Mode.BATCH and conditionals_enabled():
@@ -221,7 +229,7 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
         # each branch's fixed cost, which measured slower than running both on all.
         out = _cut_or_blend(images, d, g, token, layout, work)
     else:
-        own = _paste_boxes(images, d, g, token, layout, None) if config.cutmix_enabled else images
+        own = _paste_boxes(images, d, g, token, layout, None) if config.uses_cutmix else images
         weight = d.weight + token
         # The arithmetic takes its layout from the partner batch, the input's own.
         out = own * weight + fn.permute_batch(images, indices=d.gather) * (1.0 - weight)
@@ -238,18 +246,19 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
     ``images``: CPU or GPU DataNode, one shape for the whole batch, layout HWC or CHW (from
     the DataNode, or ``layout``), dtype uint8, float16 or float32.
     ``labels``: CPU DataNode of integer class ids (scalar or shape (1,)) or soft/one-hot
-    float vectors of length ``config.num_classes``.
+    float vectors of length ``config.num_classes``; a label of one element is always a class
+    id (a float one is rounded).
     ``prob``: overrides ``config.prob``; a CPU DataNode (float32 scalar per sample, e.g. an
     ``fn.external_source``) changes it between iterations without rebuilding the pipeline.
     ``seed``: seeds of the stage's random operators (default: derived from the pipeline's).
-    Returns ``(images, targets)`` on the images' device: images of ``dtype`` (float32 or
-    float16) with the input's layout and shape; targets float32 (num_classes,) per sample,
+    Returns ``(images, targets)`` on the images' device: images of ``dtype`` (float32,
+    float16, or uint8 with Mixup rounded) with the input's layout and shape; targets float32 (num_classes,) per sample,
     ``lam * smooth(y) + (1 - lam) * smooth(y_partner)``. With ``return_params`` also a
     ``MixParams`` of per-sample CPU DataNodes.
     Bad batches (layout, ragged shapes, labels) stop the pipeline; wrap its runs in
     ``translate_errors()`` to get a ``MixInputError`` that says what was wrong.
     """
-    _validate_call(config, prob, seed, layout, dtype)
+    _validate_call(labels, config, prob, seed, layout, dtype)
     batch_size = _current_batch_size()
     if layout is not None:
         images = fn.reshape(images, layout=layout)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nvidia.dali import fn
+from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
 from dali_mixup import MixConfig, mix
@@ -70,10 +70,11 @@ class TrainGraph:
                                        mirror=fn.random.coin_flip(probability=self.hflip))
         if self.mix is None:
             return self.output.normalize(images), class_ids(labels, runtime.device)
-        # Mixing uint8 HWC before normalizing is exact (normalizing is per-channel affine and
-        # the mixing weights sum to 1) and touches 1-byte pixels instead of 4-byte ones.
+        # Mixing before normalizing is exact (normalizing is per-channel affine and the mixing
+        # weights sum to 1) and reads uint8 HWC pixels. Float32 out whatever the output dtype:
+        # the normalize pass converts, and DALI's CPU arithmetic has no float16.
         images, targets = mix(images, labels, self.mix, prob=prob, layout="HWC",
-                              dtype=self.output.dali_dtype)
+                              dtype=types.FLOAT)
         return self.output.normalize(images), targets
 
 

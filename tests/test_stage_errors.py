@@ -10,6 +10,7 @@ from nvidia.dali import fn, pipeline_def, types
 
 from _mixrun import class_ids, cuda_available, random_images, run_mix
 from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup
+from dali_mixup.errors import _MESSAGES, Check, explain
 
 
 @pytest.mark.parametrize("options, message", [
@@ -175,6 +176,31 @@ def test_cutmix_on_chw_images_with_more_than_four_channels_is_refused():
         run_mix(images, class_ids(2), config, image_layout="CHW", layout="CHW")
 
 
+@pytest.mark.parametrize("num_classes", [1, 1000, 400_000, 1_000_000, 40_000_000])
+@pytest.mark.parametrize("check", list(Check))
+def test_failed_check_decodes_to_its_message_for_any_number_of_classes(check, num_classes):
+    """The failing reshape's requested size carries the check and num_classes; it must come
+    back as the same check for label sets far beyond ImageNet's."""
+    requested = 1 + int(check) * (1 + 8 * (7_340_032 + num_classes))
+    assert requested < 2**31, "the size is computed in int32 inside the graph"
+    text = (f"Error in CPU operator `nvidia.dali.fn.reshape`\nSample index:     3\n"
+            f"Requested volume: {requested}\n")
+    error = explain(RuntimeError(text))
+    assert isinstance(error, MixInputError)
+    assert str(error).startswith("mix: " + _MESSAGES[check].format(sample=3, num_classes=num_classes))
+
+
+def test_labels_must_be_on_the_cpu():
+    with pytest.raises(ValueError, match="mix: labels: expected a CPU DataNode"):
+        @pipeline_def(batch_size=2, num_threads=1, device_id=0)
+        def pipe():
+            x = fn.external_source(source=lambda: random_images(2), batch=True, layout="HWC")
+            y = fn.external_source(source=lambda: class_ids(2), batch=True)
+            return mix(x.gpu(), y.gpu(), MixConfig(num_classes=2))
+
+        pipe()
+
+
 def test_other_pipeline_errors_pass_through_unchanged():
     @pipeline_def(batch_size=1, num_threads=1, device_id=None)
     def pipe():
@@ -190,14 +216,16 @@ def test_other_pipeline_errors_pass_through_unchanged():
             p.run()
 
 
-def _gpu_graph(config: MixConfig):
-    @pipeline_def(batch_size=4, num_threads=1, device_id=0, seed=1)
+def _gpu_graph(config: MixConfig, *, layout: str | None, conditionals: bool):
+    @pipeline_def(batch_size=4, num_threads=1, device_id=0, seed=1, enable_conditionals=conditionals)
     def pipe():
         x = fn.external_source(source=lambda: random_images(4), batch=True, layout="HWC")
+        if layout == "CHW":
+            x = fn.transpose(x, perm=[2, 0, 1], output_layout="CHW")
         y = fn.external_source(source=lambda: class_ids(4), batch=True)
         prob = fn.external_source(source=lambda: [np.float32(1)] * 4, batch=True)
         out, targets, params = mix(x.gpu(), y, config, prob=prob, return_params=True,
-                                   dtype=types.FLOAT16)
+                                   dtype=types.FLOAT16, layout=layout)
         assert out.device == "gpu" and targets.device == "gpu"
         assert params.lam.device == "cpu" and params.partner.device == "cpu"
         return out, targets, params.lam
@@ -205,11 +233,19 @@ def _gpu_graph(config: MixConfig):
     return pipe()
 
 
-@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+@pytest.mark.parametrize("layout, conditionals", [(None, False), ("HWC", False), ("HWC", True),
+                                                  ("CHW", True)])
+@pytest.mark.parametrize("config", [
+    MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mode="batch", num_classes=4),
+    MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mode="pair", num_classes=4),
+    MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mode="elem", num_classes=4),
+    MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=4),
+], ids=["switch-batch", "switch-pair", "switch-elem", "cutmix"])
 @pytest.mark.skipif(cuda_available(), reason="the GPU tests run the GPU graph itself")
-def test_gpu_graph_is_well_formed_without_a_gpu(mode):
-    """Device placement is checked while the graph is defined, so defining the GPU variant on
-    a machine without CUDA proves it well formed; only building it needs the device."""
-    pipe = _gpu_graph(MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mode=mode, num_classes=4))
+def test_gpu_graph_is_well_formed_without_a_gpu(config, layout, conditionals):
+    """Device placement is checked while the graph is defined, so defining each GPU variant
+    (blend, paste, both, the per-batch branch) on a machine without CUDA proves it well
+    formed; only building it needs the device."""
+    pipe = _gpu_graph(config, layout=layout, conditionals=conditionals)
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         pipe.build()
