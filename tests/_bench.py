@@ -1,20 +1,18 @@
-"""Loading the benchmark scripts from tests: benchmarks/ is a folder of scripts, not an
-installed package."""
+"""Importing the benchmark scripts from tests: benchmarks/ is a package of scripts at the
+repository root, not an installed one."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 
 def load_benchmark(name: str) -> ModuleType:
-    """The module ``benchmarks/<name>.py``."""
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    """The module ``benchmarks.<name>``."""
+    return importlib.import_module(f"benchmarks.{name}")

@@ -116,7 +116,7 @@ def test_bad_data_folder_is_a_clear_error(tmp_path, make, message):
 
 def test_baseline_mixer_targets_follow_the_pixels():
     torch.manual_seed(0)
-    mixer = load_benchmark("throughput").TorchMix(num_classes=5)
+    mixer = load_benchmark("baseline").TorchMix(num_classes=5)
     images = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 3, 16, 20).contiguous()
     labels = torch.tensor([0, 1, 2, 3])
     for _ in range(20):
@@ -130,7 +130,7 @@ def test_baseline_mixer_targets_follow_the_pixels():
 
 
 def test_quiet_gate_holds_back_only_while_on_and_patient():
-    gate_type = load_benchmark("throughput").QuietGate
+    gate_type = load_benchmark("timing").QuietGate
 
     def never(text: str) -> None:
         raise AssertionError(f"no wait expected, got {text!r}")

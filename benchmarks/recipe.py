@@ -1,0 +1,56 @@
+"""What every contender of the throughput benchmark shares: the mixing recipe, the settings,
+the data set and the contender record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+Mixer = Callable[[torch.Tensor, torch.Tensor], Batch]  # (images, class ids) -> (images, soft targets)
+
+# The mixing recipe every contender runs: torchvision's reference recipe, timm's switch.
+MIXUP_ALPHA = 0.8
+CUTMIX_ALPHA = 1.0
+REFERENCE = "dataloader-mix"
+QUIET_SHARE = 0.1  # a round where other processes took more of the CPU is flagged (and, by default, redone)
+TARGETS = (  # (numerator, denominator, minimum ratio)
+    ("dali-mix", "dataloader-mix", 2.0),
+    ("dali-mix", "dali-nomix", 0.97),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How much to measure; ``--quick`` swaps in a smaller preset."""
+
+    batch_size: int
+    image_size: int
+    workers: int
+    warmup: int
+    batches: int
+    repeats: int
+    seed: int
+    max_other_share: float  # 1.0: time rounds whatever else runs
+    patience: float  # seconds, in all, to wait for other processes to leave the CPU
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataInfo:
+    """The image folder every contender reads."""
+
+    root: Path
+    samples: list[tuple[Path, int]]
+    num_classes: int
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class Contender:
+    key: str
+    number: int
+    label: str
+    open: Callable[[], Iterator[Batch]]  # an endless stream of batches
