@@ -1,8 +1,8 @@
 """The mixing stage: Mixup and CutMix applied to a batch inside a DALI graph.
 
-Images are blended as ``out = x * w + x_partner * (1 - w)`` where the per-pixel weight ``w``
-is Mixup's lam, or 0 inside the CutMix box and 1 outside, or 1 where nothing is mixed.
-The stage runs on the images' device; parameters are drawn on the CPU (``params.py``).
+CutMix pastes the partner's box into each image (``fn.multi_paste``); Mixup blends
+``x * w + x_partner * (1 - w)`` with ``w`` Mixup's lam, or 1 where the sample is cut or not
+mixed. The stage runs on the images' device; parameters are drawn on the CPU (``params.py``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,6 @@ from typing import Literal
 
 import numpy as np
 from nvidia.dali import fn, types
-try:  # DALI's own test for `if` on DataNodes; private, so a DALI without it just never branches
-    from nvidia.dali._conditionals import conditionals_enabled
-except ImportError:
-    def conditionals_enabled() -> bool:
-        return False
 from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
@@ -24,6 +19,12 @@ from nvidia.dali.pipeline import Pipeline
 from .config import MixConfig, Mode
 from .errors import Check, guard
 from .params import Draw, Prob, draw
+
+try:  # DALI's own test for `if` on DataNodes; private, so a DALI without it just never branches
+    from nvidia.dali._conditionals import conditionals_enabled
+except ImportError:
+    def conditionals_enabled() -> bool:
+        return False
 
 Layout = Literal["HWC", "CHW"]
 _DTYPES = (types.FLOAT, types.FLOAT16, types.UINT8)
@@ -109,11 +110,11 @@ def _image_geometry(images: DataNode, layout: Layout | None, batch_size: int) ->
     differs = shape != fn.permute_batch(shape, indices=[0] * batch_size)
     same_shape = fn.reductions.max(fn.cast(differs, dtype=types.INT32)) * int(Check.SAME_SHAPE)
     problem = same_shape if problem is None else dmath.max(problem, same_shape)
-    if layout != "HWC":
+    rows = None
+    if layout != "HWC":  # pasted through the rows view
         too_many = fn.cast(chw * channels > _MAX_CHW_CHANNELS, dtype=types.INT32) * int(Check.CHANNELS)
         problem = dmath.max(problem, too_many)
-    rows = None
-    if layout != "HWC":  # (R, L, 1): for HWC (H, W * C, 1), for CHW (C * H, W, 1)
+        # (R, L, 1): for HWC (H, W * C, 1), for CHW (C * H, W, 1)
         rows = fn.cat(hw * fn.stack(chw * channels + (1 - chw), chw + (1 - chw) * channels),
                       types.Constant(np.ones(1), dtype=types.INT32, device="cpu"))
     return _Geometry(shape, fn.cast(hw, dtype=types.FLOAT), rows, layout, chw, channels, problem)
@@ -169,8 +170,8 @@ def _as_pasted(images: DataNode, g: _Geometry) -> DataNode:
     return images if g.layout == "HWC" else fn.reshape(images, shape=g.rows, layout="HWC")
 
 
-def _from_pasted(pasted: DataNode, g: _Geometry, layout: Layout | None) -> DataNode:
-    return pasted if g.layout == "HWC" else fn.reshape(pasted, shape=g.shape, layout=layout or "")
+def _from_pasted(pasted: DataNode, g: _Geometry) -> DataNode:
+    return pasted if g.layout == "HWC" else fn.reshape(pasted, shape=g.shape, layout=g.layout or "")
 
 
 def _regions(g: _Geometry) -> int:
@@ -178,16 +179,16 @@ def _regions(g: _Geometry) -> int:
 
 
 def _paste_boxes(images: DataNode, d: Draw, g: _Geometry, token: DataNode,
-                 layout: Layout | None, dtype: types.DALIDataType | None) -> DataNode:
+                 dtype: types.DALIDataType | None) -> DataNode:
     """Each image with its partner's CutMix box pasted in: one copy of the batch."""
     anchors, shapes = _box_regions(d.params.box, g)
     ids = fn.stack(d.index, *[d.gather] * (_regions(g) - 1)) + fn.cast(token, dtype=types.INT32)
     pasted = fn.multi_paste(_as_pasted(images, g), in_ids=ids, in_anchors=anchors, shapes=shapes,
                             out_anchors=anchors, dtype=dtype)
-    return _from_pasted(pasted, g, layout)
+    return _from_pasted(pasted, g)
 
 
-def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layout: Layout,
+def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode,
                   dtype: types.DALIDataType) -> DataNode:
     """Only the work the batch's kind needs: the partner's box pasted in, or the blend.
 
@@ -201,7 +202,7 @@ def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layo
         # Without in_ids, region k comes from input k: the own image, then the partner's.
         pasted = fn.multi_paste(_as_pasted(images, g), *[_as_pasted(partner, g)] * (_regions(g) - 1),
                                 in_anchors=anchors, shapes=shapes, out_anchors=anchors, dtype=dtype)
-        out = _from_pasted(pasted, g, layout)
+        out = _from_pasted(pasted, g)
     else:
         weight = d.weight + token
         out = images * weight + partner * (1.0 - weight)
@@ -211,7 +212,7 @@ def _cut_or_blend(images: DataNode, d: Draw, g: _Geometry, token: DataNode, layo
 
 
 def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, token: DataNode,
-                layout: Layout | None, dtype: types.DALIDataType) -> DataNode:
+                dtype: types.DALIDataType) -> DataNode:
     """CutMix by pasting boxes, then Mixup by ``x * w + x_partner * (1 - w)`` where ``w``
     is Mixup's lam, or 1 where the sample is cut or not mixed (exact: x * 1 + y * 0 == x).
     ``token``: the checks' float32 0, added where the work starts."""
@@ -221,15 +222,15 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
     # float16 output is cast from float32 at the end; the others come out of the last pass.
     work = types.FLOAT if dtype == types.FLOAT16 else dtype
     both = config.uses_cutmix and config.uses_mixup
-    if config.uses_cutmix and not config.uses_mixup and layout is not None:
+    if config.uses_cutmix and not config.uses_mixup and g.layout is not None:
         # CutMix alone needs no arithmetic: the paste also converts the type.
-        out = _paste_boxes(images, d, g, token, layout, work)
-    elif both and layout is not None and config.mode is Mode.BATCH and conditionals_enabled():
+        out = _paste_boxes(images, d, g, token, work)
+    elif both and g.layout is not None and config.mode is Mode.BATCH and conditionals_enabled():
         # A whole batch takes one branch; split per sample or pair, both halves would pay
         # each branch's fixed cost, which measured slower than running both on all.
-        out = _cut_or_blend(images, d, g, token, layout, work)
+        out = _cut_or_blend(images, d, g, token, work)
     else:
-        own = _paste_boxes(images, d, g, token, layout, None) if config.uses_cutmix else images
+        own = _paste_boxes(images, d, g, token, None) if config.uses_cutmix else images
         weight = d.weight + token
         # The arithmetic takes its layout from the partner batch, the input's own.
         out = own * weight + fn.permute_batch(images, indices=d.gather) * (1.0 - weight)
@@ -252,8 +253,8 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
     ``fn.external_source``) changes it between iterations without rebuilding the pipeline.
     ``seed``: seeds of the stage's random operators (default: derived from the pipeline's).
     Returns ``(images, targets)`` on the images' device: images of ``dtype`` (float32,
-    float16, or uint8 with Mixup rounded) with the input's layout and shape; targets float32 (num_classes,) per sample,
-    ``lam * smooth(y) + (1 - lam) * smooth(y_partner)``. With ``return_params`` also a
+    float16, or uint8 with Mixup rounded) with the input's layout and shape; targets float32
+    (num_classes,) per sample, ``lam * smooth(y) + (1 - lam) * smooth(y_partner)``. With ``return_params`` also a
     ``MixParams`` of per-sample CPU DataNodes.
     Bad batches (layout, ragged shapes, labels) stop the pipeline; wrap its runs in
     ``translate_errors()`` to get a ``MixInputError`` that says what was wrong.
@@ -268,7 +269,7 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
              prob=config.prob if prob is None else prob, seed=seed)
     # Adding the checks' zero token orders them before the work they protect.
     token = guard(dmath.max(geometry.problem, label_problem), num_classes=config.num_classes)
-    images = _mix_images(images, config, d, geometry, token, layout, dtype)
+    images = _mix_images(images, config, d, geometry, token, dtype)
     lam = d.params.lam + token
     targets = targets * lam + fn.permute_batch(targets, indices=d.gather) * (1.0 - lam)
     if images.device == "gpu":
