@@ -1,6 +1,6 @@
 """Mixup and CutMix inside NVIDIA DALI pipelines."""
 
-from .config import MixConfig, Mode
+from .config import MixConfig, Mode, Normalize
 from .errors import MixInputError, translate_errors
 from .loader import DALILoader
 from .params import MixParams
@@ -12,6 +12,7 @@ __all__ = [
     "MixInputError",
     "MixParams",
     "Mode",
+    "Normalize",
     "cutmix",
     "mix",
     "mixup",

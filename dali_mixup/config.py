@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+Layout = Literal["HWC", "CHW"]
 
 
 class Mode(str, enum.Enum):
@@ -108,3 +113,38 @@ class MixConfig:
     @property
     def on_value(self) -> float:
         return 1.0 - self.label_smoothing + self.off_value
+
+
+def _channel_values(field: str, value: object, *, positive: bool) -> tuple[float, ...]:
+    ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                  and (v > 0 or not positive) for v in value))
+    if not ok:
+        _fail_normalize(field, f"a non-empty sequence of finite{' positive' if positive else ''} "
+                        "numbers, one per channel", value)
+    return tuple(float(v) for v in value)
+
+
+def _fail_normalize(field: str, expected: str, value: object) -> None:
+    raise ValueError(f"Normalize.{field}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Normalize:
+    """Normalization the stage applies on the way out, as ``fn.crop_mirror_normalize``:
+    ``out = (x - mean[c]) / std[c]`` per channel, in the images' own units (0..255 for
+    uint8), output in ``layout`` (``fn.crop_mirror_normalize``'s default, CHW). On the CPU
+    this costs no pass of its own.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    layout: Layout = "CHW"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", _channel_values("mean", self.mean, positive=False))
+        object.__setattr__(self, "std", _channel_values("std", self.std, positive=True))
+        if len(self.mean) != len(self.std):
+            _fail_normalize("std", f"{len(self.mean)} values, as many as mean", self.std)
+        if self.layout not in ("HWC", "CHW"):
+            _fail_normalize("layout", "'HWC' or 'CHW'", self.layout)

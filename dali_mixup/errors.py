@@ -1,6 +1,7 @@
 """Run-time input checks inside a DALI graph, and their translation into Python errors.
 
-DALI has no operator that raises a message of our choosing, so a failed check makes a
+The stage's CPU operator throws a short tag that names the check. On DALI's own operators
+(GPU images), which have no way to raise a message of our choosing, a failed check makes a
 tiny ``fn.reshape`` fail on purpose, with a requested size that encodes which check failed
 (and ``num_classes``). All checks of a batch share one such reshape: each is an operator
 with a fixed cost per batch. ``translate_errors`` recognises that failure in the pipeline's
@@ -30,6 +31,7 @@ class Check(enum.IntEnum):
     LABEL_RANGE = 3
     SOFT_LABEL_LENGTH = 4
     CHANNELS = 5
+    NORMALIZE_CHANNELS = 6
 
 
 _MESSAGES = {
@@ -39,6 +41,8 @@ _MESSAGES = {
     "from sample 0: resize or crop them to one size before mixing",
     Check.CHANNELS: "CutMix on CHW images takes at most 4 channels; sample {sample} has more: "
     "mix HWC images instead",
+    Check.NORMALIZE_CHANNELS: "sample {sample} has another number of channels than Normalize "
+    "has mean and std values",
     Check.LABEL_RANGE: "the class id of sample {sample} is outside [0, num_classes={num_classes})",
     Check.SOFT_LABEL_LENGTH: "the label of sample {sample} is neither a class id nor a vector of "
     "length num_classes={num_classes}",
@@ -62,6 +66,9 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
 
 
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
+# What the stage's CPU operator (native/mix_op.cc) throws.
+_FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
+_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:images|labels): [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 
 
@@ -74,11 +81,18 @@ def explain(error: BaseException) -> MixInputError | None:
     if _HALF.search(text) and "dali_mixup" in text:
         return MixInputError("mix: the images are float16: pass dtype=types.FLOAT16 to mix() "
                              "(the stage then blends in float32 and returns float16)")
+    fused = _FUSED.search(text)
+    if fused is not None and int(fused.group(1)) in _MESSAGES:
+        kind, sample, num_classes = (int(g) for g in fused.groups())
+        return MixInputError(f"mix: {_MESSAGES[Check(kind)].format(sample=sample, num_classes=num_classes)}")
+    fused_type = _FUSED_TYPE.search(text)
+    if fused_type is not None:
+        return MixInputError(f"mix: {fused_type.group(1)}")
     requested, sample = _REQUESTED.search(text), _SAMPLE.search(text)
     if "fn.reshape" not in text or requested is None or sample is None:
         return None
     # requested - 1 == kind * (1 + _KINDS * (_BASE + num_classes)), 0 < kind < _KINDS: exact
-    # in int32 up to about 46 million classes.
+    # in int32 up to about 37 million classes.
     encoded = int(requested.group(1)) - 1
     kind = encoded % _KINDS
     if kind not in _MESSAGES or encoded % kind:

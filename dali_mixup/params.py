@@ -110,6 +110,46 @@ def _box(config: MixConfig, u: DataNode, lam_cut: DataNode | None,
     return top_left, dmath.min(centre + half, size) - top_left
 
 
+@dataclass(frozen=True)
+class RandomInputs:
+    """One batch's random draws, from DALI's seeded operators (CPU, one per sample).
+
+    ``uniform``: float32 (1 + both + box draws,): [apply, (switch: with Mixup and CutMix),
+    box draws (2: the centre; 4 with minmax: the sides, then the position)].
+    ``permutation``: int32 scalar, a derangement of the batch (None in pair mode).
+    ``beta_mixup``/``beta_cutmix``: float32 (1,), Beta(alpha, alpha) (None where unused:
+    no Mixup; no CutMix, or CutMix from minmax).
+    """
+
+    uniform: DataNode
+    permutation: DataNode | None
+    beta_mixup: DataNode | None
+    beta_cutmix: DataNode | None
+
+
+def _uniform_layout(config: MixConfig) -> tuple[bool, int]:
+    """Whether the uniform draws hold a switch draw, and how many box draws they hold."""
+    box_draws = (4 if config.cutmix_minmax is not None else 2) if config.uses_cutmix else 0
+    return config.uses_mixup and config.uses_cutmix, box_draws
+
+
+def random_inputs(config: MixConfig, seed: int | None) -> RandomInputs:
+    """Define the random operators one batch's parameters are computed from."""
+    seeds = _Seeds(seed)
+    both, box_draws = _uniform_layout(config)
+    uniform = fn.random.uniform(range=[0.0, 1.0], shape=[1 + both + box_draws], **seeds())
+    beta_mixup = beta_cutmix = None
+    if config.uses_mixup:
+        beta_mixup = fn.random.beta(alpha=config.mixup_alpha, beta=config.mixup_alpha,
+                                    shape=[1], **seeds())
+    if config.uses_cutmix and config.cutmix_minmax is None:
+        beta_cutmix = fn.random.beta(alpha=config.cutmix_alpha, beta=config.cutmix_alpha,
+                                     shape=[1], **seeds())
+    permutation = (None if config.mode is Mode.PAIR
+                   else fn.batch_permutation(no_fixed_points=True, **seeds()))
+    return RandomInputs(uniform, permutation, beta_mixup, beta_cutmix)
+
+
 def draw(config: MixConfig, *, batch_size: int, size: DataNode, prob: Prob,
          seed: int | None) -> Draw:
     """Draw one batch's parameters.
@@ -121,26 +161,15 @@ def draw(config: MixConfig, *, batch_size: int, size: DataNode, prob: Prob,
     with nothing). A batch of one mixes with nothing. DALI pads a reader's last, partial
     batch with copies of its last sample, and those take part like any other sample.
     """
-    seeds = _Seeds(seed)
-    both = config.uses_mixup and config.uses_cutmix
-    box_draws = (4 if config.cutmix_minmax is not None else 2) if config.uses_cutmix else 0
-    # One uniform vector per sample: [apply, (switch), (box draws...)], then the Betas.
-    draws = [fn.random.uniform(range=[0.0, 1.0], shape=[1 + both + box_draws], **seeds())]
-    if config.uses_mixup:
-        draws.append(fn.random.beta(alpha=config.mixup_alpha, beta=config.mixup_alpha,
-                                    shape=[1], **seeds()))
-    if config.uses_cutmix and config.cutmix_minmax is None:
-        draws.append(fn.random.beta(alpha=config.cutmix_alpha, beta=config.cutmix_alpha,
-                                    shape=[1], **seeds()))
+    r = random_inputs(config, seed)
+    both, box_draws = _uniform_layout(config)
+    draws = [d for d in (r.uniform, r.beta_mixup, r.beta_cutmix) if d is not None]
     raw = _share(fn.cat(*draws) if len(draws) > 1 else draws[0], config.mode, batch_size)
     at = 1 + both + box_draws  # where the Betas start in ``raw``
 
     index = fn.external_source(source=_SampleIndex(batch_size), batch=True, batch_info=True,
                                dtype=types.INT32, ndim=0)
-    if config.mode is Mode.PAIR:
-        gather = batch_size - 1 - index
-    else:
-        gather = fn.batch_permutation(no_fixed_points=True, **seeds())
+    gather = batch_size - 1 - index if config.mode is Mode.PAIR else r.permutation
     if batch_size == 1:  # no other sample to mix in
         mixed = raw[0] < 0.0
     elif config.mode is Mode.PAIR and batch_size % 2 == 1:  # the middle sample pairs itself

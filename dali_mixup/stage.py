@@ -1,24 +1,27 @@
 """The mixing stage: Mixup and CutMix applied to a batch inside a DALI graph.
 
-CutMix pastes the partner's box into each image (``fn.multi_paste``); Mixup blends
-``x * w + x_partner * (1 - w)`` with ``w`` Mixup's lam, or 1 where the sample is cut or not
-mixed. The stage runs on the images' device; parameters are drawn on the CPU (``params.py``).
+CutMix pastes the partner's box into each image; Mixup blends ``x * w + x_partner * (1 - w)``
+with ``w`` Mixup's lam, or 1 where the sample is cut or not mixed. Random draws come from
+DALI's seeded operators (``params.py``). CPU images go through one operator of ours
+(``native/mix_op.cc``) that computes parameters, targets and pixels in one pass; GPU
+images (or CPU ones where that operator cannot be built) through DALI's own operators:
+parameters by DALI arithmetic on the CPU, CutMix by ``fn.multi_paste``, Mixup by
+arithmetic on the images' device.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 from nvidia.dali.pipeline import Pipeline
 
-from .config import MixConfig, Mode
+from . import native
+from .config import Layout, MixConfig, Mode, Normalize
 from .errors import Check, guard
-from .params import Draw, Prob, draw
+from .params import Draw, MixParams, Prob, draw, random_inputs
 
 try:  # DALI's own test for `if` on DataNodes; private, so a DALI without it just never branches
     from nvidia.dali._conditionals import conditionals_enabled
@@ -26,7 +29,6 @@ except ImportError:
     def conditionals_enabled() -> bool:
         return False
 
-Layout = Literal["HWC", "CHW"]
 _DTYPES = (types.FLOAT, types.FLOAT16, types.UINT8)
 _MAX_CHW_CHANNELS = 4  # CutMix pastes the box once per plane of a CHW image
 _LAYOUT_CODES = {name: (ord(name[0]) << 16) | (ord(name[1]) << 8) | ord(name[2]) for name in ("HWC", "CHW")}
@@ -41,7 +43,7 @@ def _current_batch_size() -> int:
 
 
 def _validate_call(labels: object, config: object, prob: object, seed: object, layout: object,
-                   dtype: object) -> None:
+                   dtype: object, normalize: object) -> None:
     if not isinstance(config, MixConfig):
         raise TypeError(f"mix: config: expected a MixConfig, got {type(config).__name__}")
     if isinstance(labels, DataNode) and labels.device != "cpu":
@@ -60,6 +62,12 @@ def _validate_call(labels: object, config: object, prob: object, seed: object, l
     if dtype not in _DTYPES:
         raise ValueError(f"mix: dtype: expected types.FLOAT, types.FLOAT16 or types.UINT8, "
                          f"got {dtype!r}")
+    if normalize is not None:
+        if not isinstance(normalize, Normalize):
+            raise TypeError(f"mix: normalize: expected None or a Normalize, got {type(normalize).__name__}")
+        if dtype == types.UINT8:
+            raise ValueError("mix: dtype: expected types.FLOAT or types.FLOAT16 with normalize, "
+                             "got types.UINT8")
 
 
 def _first3(vector: DataNode, dtype: types.DALIDataType) -> DataNode:
@@ -239,9 +247,53 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
     return fn.cast(out, dtype=dtype) if dtype == types.FLOAT16 else out
 
 
+def _mix_fused(images: DataNode, labels: DataNode, config: MixConfig, prob: Prob, seed: int | None,
+               layout: Layout | None, dtype: types.DALIDataType,
+               normalize: Normalize | None) -> tuple[DataNode, DataNode, MixParams]:
+    """CPU images through the stage's one-pass operator (``native/mix_op.cc``)."""
+    r = random_inputs(config, seed)
+    extra = [d for d in (r.permutation, r.beta_mixup, r.beta_cutmix) if d is not None]
+    options = {"mean": list(normalize.mean), "std": list(normalize.std),
+               "output_layout": normalize.layout} if normalize is not None else {}
+    out, targets, lam, partner, cut, box = fn.dali_mixup_mix(
+        images, labels, r.uniform, *extra, prob=prob, num_classes=config.num_classes,
+        mode=list(Mode).index(config.mode), mixup=config.uses_mixup, cutmix=config.uses_cutmix,
+        switch_prob=config.switch_prob, correct_lam=config.correct_lam,
+        label_smoothing=config.label_smoothing, minmax=list(config.cutmix_minmax or []),
+        layout=layout or "", dtype=dtype, **options)
+    return out, targets, MixParams(lam=lam, partner=partner, cutmix=cut, box=box)
+
+
+def _mix_composed(images: DataNode, labels: DataNode, config: MixConfig, prob: Prob,
+                  seed: int | None, layout: Layout | None, dtype: types.DALIDataType,
+                  normalize: Normalize | None, batch_size: int) -> tuple[DataNode, DataNode, MixParams]:
+    """Any images through DALI's own operators; parameters and checks on the CPU."""
+    if layout is not None:
+        images = fn.reshape(images, layout=layout)
+    geometry = _image_geometry(images, layout, batch_size)
+    targets, label_problem = _smoothed_targets(labels, config)
+    d = draw(config, batch_size=batch_size, size=geometry.size, prob=prob, seed=seed)
+    problem = dmath.max(geometry.problem, label_problem)
+    if normalize is not None:
+        wrong = fn.cast(geometry.channels != len(normalize.mean), dtype=types.INT32)
+        problem = dmath.max(problem, wrong * int(Check.NORMALIZE_CHANNELS))
+    # Adding the checks' zero token orders them before the work they protect.
+    token = guard(problem, num_classes=config.num_classes)
+    if normalize is None:
+        images = _mix_images(images, config, d, geometry, token, dtype)
+    else:
+        images = fn.crop_mirror_normalize(
+            _mix_images(images, config, d, geometry, token, types.FLOAT), dtype=dtype,
+            output_layout=normalize.layout, mean=list(normalize.mean), std=list(normalize.std))
+    lam = d.params.lam + token
+    targets = targets * lam + fn.permute_batch(targets, indices=d.gather) * (1.0 - lam)
+    return images, targets, d.params
+
+
 def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | None = None,
         seed: int | None = None, layout: Layout | None = None,
-        dtype: types.DALIDataType = types.FLOAT, return_params: bool = False):
+        dtype: types.DALIDataType = types.FLOAT, normalize: Normalize | None = None,
+        return_params: bool = False):
     """Mix a batch with Mixup and/or CutMix as ``config`` says; call it in a pipeline definition.
 
     ``images``: CPU or GPU DataNode, one shape for the whole batch, layout HWC or CHW (from
@@ -252,29 +304,28 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
     ``prob``: overrides ``config.prob``; a CPU DataNode (float32 scalar per sample, e.g. an
     ``fn.external_source``) changes it between iterations without rebuilding the pipeline.
     ``seed``: seeds of the stage's random operators (default: derived from the pipeline's).
+    ``normalize``: a ``Normalize`` applied to the mixed images (its layout is the output's);
+    on the CPU in the same pass, so a pipeline needs no ``fn.crop_mirror_normalize``.
     Returns ``(images, targets)`` on the images' device: images of ``dtype`` (float32,
-    float16, or uint8 with Mixup rounded) with the input's layout and shape; targets float32
-    (num_classes,) per sample, ``lam * smooth(y) + (1 - lam) * smooth(y_partner)``. With ``return_params`` also a
+    float16, or uint8 with Mixup rounded) with the input's shape and layout (or
+    ``normalize.layout``); targets float32 (num_classes,) per sample,
+    ``lam * smooth(y) + (1 - lam) * smooth(y_partner)``. With ``return_params`` also a
     ``MixParams`` of per-sample CPU DataNodes.
     Bad batches (layout, ragged shapes, labels) stop the pipeline; wrap its runs in
     ``translate_errors()`` to get a ``MixInputError`` that says what was wrong.
     """
-    _validate_call(labels, config, prob, seed, layout, dtype)
+    _validate_call(labels, config, prob, seed, layout, dtype, normalize)
     batch_size = _current_batch_size()
-    if layout is not None:
-        images = fn.reshape(images, layout=layout)
-    geometry = _image_geometry(images, layout, batch_size)
-    targets, label_problem = _smoothed_targets(labels, config)
-    d = draw(config, batch_size=batch_size, size=geometry.size,
-             prob=config.prob if prob is None else prob, seed=seed)
-    # Adding the checks' zero token orders them before the work they protect.
-    token = guard(dmath.max(geometry.problem, label_problem), num_classes=config.num_classes)
-    images = _mix_images(images, config, d, geometry, token, dtype)
-    lam = d.params.lam + token
-    targets = targets * lam + fn.permute_batch(targets, indices=d.gather) * (1.0 - lam)
+    prob = config.prob if prob is None else prob
+    if images.device == "cpu" and native.available():
+        images, targets, params = _mix_fused(images, labels, config, prob, seed, layout, dtype,
+                                             normalize)
+    else:
+        images, targets, params = _mix_composed(images, labels, config, prob, seed, layout, dtype,
+                                                normalize, batch_size)
     if images.device == "gpu":
         targets = targets.gpu()
-    return (images, targets, d.params) if return_params else (images, targets)
+    return (images, targets, params) if return_params else (images, targets)
 
 
 def mixup(images: DataNode, labels: DataNode, *, alpha: float, num_classes: int,

@@ -14,6 +14,8 @@ from typing import Literal
 from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
+from dali_mixup import Normalize
+
 from .spec import Layout
 
 DType = Literal["float32", "float16"]
@@ -60,12 +62,18 @@ class Output:
     def dali_dtype(self) -> types.DALIDataType:
         return _DALI_DTYPES[self.dtype]
 
+    @property
+    def normalization(self) -> Normalize:
+        """The normalization on the 0..255 scale of uint8 pixels, in the output's layout."""
+        return Normalize(mean=[255.0 * m for m in self.mean], std=[255.0 * s for s in self.std],
+                         layout=self.layout[1:])
+
     def normalize(self, images: DataNode, **crop) -> DataNode:
         """HWC images (uint8 or float, 0..255) to normalized ``layout``/``dtype`` in one
         pass, cropping on the way (``crop=(h, w)`` etc. as ``fn.crop_mirror_normalize``)."""
-        return fn.crop_mirror_normalize(
-            images, dtype=self.dali_dtype, output_layout=self.layout[1:],
-            mean=[255.0 * m for m in self.mean], std=[255.0 * s for s in self.std], **crop)
+        n = self.normalization
+        return fn.crop_mirror_normalize(images, dtype=self.dali_dtype, output_layout=n.layout,
+                                        mean=list(n.mean), std=list(n.std), **crop)
 
 
 def class_ids(labels: DataNode, device: str) -> DataNode:

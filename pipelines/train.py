@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nvidia.dali import fn, types
+from nvidia.dali import fn
 from nvidia.dali.data_node import DataNode
 
 from dali_mixup import MixConfig, mix
@@ -71,11 +71,11 @@ class TrainGraph:
         if self.mix is None:
             return self.output.normalize(images), class_ids(labels, runtime.device)
         # Mixing before normalizing is exact (normalizing is per-channel affine and the mixing
-        # weights sum to 1) and reads uint8 HWC pixels. Float32 out whatever the output dtype:
-        # the normalize pass converts, and DALI's CPU arithmetic has no float16.
+        # weights sum to 1) and reads uint8 HWC pixels; on the CPU the stage normalizes in
+        # the same pass, so mixing adds no pass over the batch.
         images, targets = mix(images, labels, self.mix, prob=prob, layout="HWC",
-                              dtype=types.FLOAT)
-        return self.output.normalize(images), targets
+                              dtype=self.output.dali_dtype, normalize=self.output.normalization)
+        return images, targets
 
 
 def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: int,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,8 +23,25 @@ def cuda_available() -> bool:
         return False
 
 
+@contextlib.contextmanager
+def composed() -> Iterator[None]:
+    """Define pipelines with DALI's own operators instead of the stage's CPU operator."""
+    before = os.environ.get("DALI_MIXUP_FUSED")
+    os.environ["DALI_MIXUP_FUSED"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["DALI_MIXUP_FUSED"]
+        else:
+            os.environ["DALI_MIXUP_FUSED"] = before
+
+
+# Where the stage runs: the CPU operator ("cpu"), DALI's operators on the CPU
+# ("cpu-composed", the GPU path's parameters and checks) and on the GPU.
 DEVICES = [
     "cpu",
+    "cpu-composed",
     pytest.param("gpu", marks=[pytest.mark.gpu,
                                pytest.mark.skipif(not cuda_available(), reason="needs a CUDA device")]),
 ]
@@ -50,7 +69,13 @@ def run_mix(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: 
             image_layout: str | None = "HWC", conditionals: bool = False,
             **mix_options) -> list[Mixed]:
     """Run ``mix`` on the same input batch ``iterations`` times; one ``Mixed`` per run;
-    ``conditionals``: in a pipeline with DALI's conditionals enabled."""
+    ``device``: one of ``DEVICES``; ``conditionals``: in a pipeline with DALI's conditionals
+    enabled."""
+    if device == "cpu-composed":
+        with composed():
+            return run_mix(images, labels, config, device="cpu", iterations=iterations,
+                           pipeline_seed=pipeline_seed, prob_per_iteration=prob_per_iteration,
+                           image_layout=image_layout, conditionals=conditionals, **mix_options)
     batch_size = len(images)
     counter = iter(range(10**9))
 

@@ -141,42 +141,76 @@ def test_conveniences_mix_only_their_own_kind():
     (MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, num_classes=3), "HWC"),
     (MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=3), "HWC"),  # the paste alone
 ], ids=["mixup-layout-read", "switch-layout-given", "cutmix-layout-given"])
-def test_bad_batches_give_a_clear_python_error(images, labels, message, config, layout):
+@pytest.mark.parametrize("device", ["cpu", "cpu-composed"])
+def test_bad_batches_give_a_clear_python_error(images, labels, message, config, layout, device):
     with pytest.raises(MixInputError, match=message) as info:
-        run_mix(images, labels, config, layout=layout)
+        run_mix(images, labels, config, layout=layout, device=device)
     assert "C++" not in str(info.value) and info.value.__cause__ is None
 
 
-def test_images_without_layout_are_refused_unless_layout_is_given():
+@pytest.mark.parametrize("device", ["cpu", "cpu-composed"])
+def test_images_without_layout_are_refused_unless_layout_is_given(device):
     config = MixConfig(num_classes=2)
     images = random_images(2)
     with pytest.raises(MixInputError, match="mix: images must have layout 'HWC' or 'CHW'"):
-        run_mix(images, class_ids(2), config, image_layout=None)
+        run_mix(images, class_ids(2), config, image_layout=None, device=device)
     chw = [np.ascontiguousarray(im.transpose(2, 0, 1)) for im in images]
-    r = run_mix(chw, class_ids(2), config, image_layout=None, layout="CHW")[0]
+    r = run_mix(chw, class_ids(2), config, image_layout=None, layout="CHW", device=device)[0]
     assert r.images.shape == (2, 3, 12, 16)
 
 
 @pytest.mark.parametrize("config", [MixConfig(num_classes=2),
                                     MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=2)])
 @pytest.mark.parametrize("layout", [None, "HWC"])
-def test_float16_images_without_dtype_float16_are_refused_clearly(config, layout):
+def test_float16_images_without_dtype_float16_are_refused_clearly_by_dalis_operators(config, layout):
+    """DALI's CPU arithmetic has no float16; the stage's CPU operator takes any input type."""
     images = random_images(2, dtype=np.float16)
     with pytest.raises(MixInputError, match="mix: the images are float16: pass dtype=types.FLOAT16"):
-        run_mix(images, class_ids(2), config, layout=layout)
-    r = run_mix(images, class_ids(2), config, layout=layout, dtype=types.FLOAT16)[0]
+        run_mix(images, class_ids(2), config, layout=layout, device="cpu-composed")
+    r = run_mix(images, class_ids(2), config, layout=layout, dtype=types.FLOAT16,
+                device="cpu-composed")[0]
     assert r.images.dtype == np.float16
+    r = run_mix(images, class_ids(2), config, layout=layout)[0]
+    assert r.images.dtype == np.float32
 
 
-def test_cutmix_on_chw_images_with_more_than_four_channels_is_refused():
-    images = [np.zeros((5, 6, 6), np.uint8)] * 2
+def test_cutmix_on_chw_images_with_more_than_four_channels_is_refused_by_dalis_operators():
+    """DALI's paste works plane by plane, up to 4; the stage's CPU operator takes any count."""
+    images = random_images(2, shape=(5, 6, 6))
     config = MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=2)
     with pytest.raises(MixInputError, match="CutMix on CHW images takes at most 4 channels; "
                                             "sample 0 has more"):
-        run_mix(images, class_ids(2), config, image_layout="CHW", layout="CHW")
+        run_mix(images, class_ids(2), config, image_layout="CHW", layout="CHW", device="cpu-composed")
+    r = run_mix(images, class_ids(2), config, image_layout="CHW", layout="CHW", iterations=3)
+    for run in r:
+        for i in range(2):
+            top, left, h, w = run.box[i]
+            mine, other = images[i].astype(np.float32), images[int(run.partner[i])].astype(np.float32)
+            expected = mine.copy()
+            expected[:, top:top + h, left:left + w] = other[:, top:top + h, left:left + w]
+            np.testing.assert_array_equal(run.images[i], expected)
 
 
-@pytest.mark.parametrize("num_classes", [1, 1000, 400_000, 1_000_000, 40_000_000])
+@pytest.mark.parametrize("tag, message", [
+    ("[dali_mixup labels: expected numbers, got type string]", "mix: labels: expected numbers, got type string"),
+    ("[dali_mixup images: expected uint8, float16 or float32, got int32]",
+     "mix: images: expected uint8, float16 or float32, got int32"),
+    ("[dali_mixup check=6 sample=2 num_classes=9]",
+     "mix: sample 2 has another number of channels than Normalize has mean and std values"),
+])
+def test_the_cpu_operators_tags_become_plain_messages(tag, message):
+    error = explain(RuntimeError(f"Critical error in pipeline:\nError in CPU operator "
+                                 f"`nvidia.dali.fn.dali_mixup_mix`\n{tag}\nC++ context: ..."))
+    assert isinstance(error, MixInputError) and str(error) == message
+
+
+def test_images_of_another_type_are_refused_clearly():
+    images = [np.zeros((4, 4, 3), np.int32)] * 2
+    with pytest.raises(MixInputError, match="mix: images: expected uint8, float16 or float32, got"):
+        run_mix(images, class_ids(2), MixConfig(num_classes=2))
+
+
+@pytest.mark.parametrize("num_classes", [1, 1000, 400_000, 1_000_000, 30_000_000])
 @pytest.mark.parametrize("check", list(Check))
 def test_failed_check_decodes_to_its_message_for_any_number_of_classes(check, num_classes):
     """The failing reshape's requested size carries the check and num_classes; it must come
