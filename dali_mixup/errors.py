@@ -66,7 +66,7 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
 
 
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
-# What the stage's CPU operator (native/mix_op.cc) throws.
+# What the stage's CPU operator (csrc/mix_op.cc) throws.
 _FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
 _FUSED_TYPE = re.compile(r"\[dali_mixup ((?:images|labels): [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")

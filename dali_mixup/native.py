@@ -1,4 +1,4 @@
-"""The stage's CPU operator (``native/mix_op.cc``): built on first use, cached, loaded into DALI.
+"""The stage's CPU operator (``csrc/mix_op.cc``): built on first use, cached, loaded into DALI.
 
 The operator is compiled against the installed DALI's headers (and the CUDA headers they
 include, from NVIDIA's ``nvidia-cuda-*-cu12`` packages), once per source, DALI version and compiler,
@@ -24,7 +24,7 @@ from pathlib import Path
 import nvidia.dali as dali
 from nvidia.dali import plugin_manager, sysconfig
 
-SOURCE = Path(__file__).resolve().parent / "native" / "mix_op.cc"
+SOURCE = Path(__file__).resolve().parent / "csrc" / "mix_op.cc"
 _FLAGS = ["-std=c++20", "-O3", "-fPIC", "-shared", "-w"]
 # A header DALI's headers need, by the package (nvidia-<name>-cu12) that ships it.
 _CUDA_HEADERS = {"cuda_runtime.h": "cuda_runtime", "crt/host_config.h": "cuda_nvcc", "nv/target": "cuda_cccl"}

@@ -3,7 +3,7 @@
 CutMix pastes the partner's box into each image; Mixup blends ``x * w + x_partner * (1 - w)``
 with ``w`` Mixup's lam, or 1 where the sample is cut or not mixed. Random draws come from
 DALI's seeded operators (``params.py``). CPU images go through one operator of ours
-(``native/mix_op.cc``) that computes parameters, targets and pixels in one pass; GPU
+(``csrc/mix_op.cc``) that computes parameters, targets and pixels in one pass; GPU
 images (or CPU ones where that operator cannot be built) through DALI's own operators:
 parameters by DALI arithmetic on the CPU, CutMix by ``fn.multi_paste``, Mixup by
 arithmetic on the images' device.
@@ -250,7 +250,7 @@ def _mix_images(images: DataNode, config: MixConfig, d: Draw, g: _Geometry, toke
 def _mix_fused(images: DataNode, labels: DataNode, config: MixConfig, prob: Prob, seed: int | None,
                layout: Layout | None, dtype: types.DALIDataType,
                normalize: Normalize | None) -> tuple[DataNode, DataNode, MixParams]:
-    """CPU images through the stage's one-pass operator (``native/mix_op.cc``)."""
+    """CPU images through the stage's one-pass operator (``csrc/mix_op.cc``)."""
     r = random_inputs(config, seed)
     extra = [d for d in (r.permutation, r.beta_mixup, r.beta_cutmix) if d is not None]
     options = {"mean": list(normalize.mean), "std": list(normalize.std),
