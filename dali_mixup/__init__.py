@@ -3,6 +3,7 @@
 from .config import MixConfig, Mode, Normalize
 from .errors import MixInputError, translate_errors
 from .loader import DALILoader
+from .normalization import normalize
 from .params import MixParams
 from .stage import cutmix, mix, mixup
 
@@ -16,5 +17,6 @@ __all__ = [
     "cutmix",
     "mix",
     "mixup",
+    "normalize",
     "translate_errors",
 ]

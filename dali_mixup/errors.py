@@ -36,7 +36,7 @@ class Check(enum.IntEnum):
 
 _MESSAGES = {
     Check.LAYOUT: "images must have layout 'HWC' or 'CHW' (3 dimensions); sample {sample} has "
-    "another layout or none: set it on the DataNode or pass layout='HWC' or 'CHW' to mix()",
+    "another layout or none: set it on the DataNode or pass layout='HWC' or 'CHW' to mix() or normalize()",
     Check.SAME_SHAPE: "all images in a batch must have the same shape, but sample {sample} differs "
     "from sample 0: resize or crop them to one size before mixing",
     Check.CHANNELS: "CutMix on CHW images takes at most 4 channels; sample {sample} has more: "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from nvidia.dali import fn
 from nvidia.dali.data_node import DataNode
 
-from dali_mixup import MixConfig, mix
+from dali_mixup import MixConfig, mix, normalize
 
 from .badfiles import screen
 from .device import Device, Runtime, check_shards, resolve_runtime
@@ -69,7 +69,10 @@ class TrainGraph:
         images = fn.resize_crop_mirror(images, size=(size, size),
                                        mirror=fn.random.coin_flip(probability=self.hflip))
         if self.mix is None:
-            return self.output.normalize(images), class_ids(labels, runtime.device)
+            # The stage's normalization, as with mixing: the two differ by the mixing alone.
+            images = normalize(images, self.output.normalization, layout="HWC",
+                               dtype=self.output.dali_dtype)
+            return images, class_ids(labels, runtime.device)
         # Mixing before normalizing is exact (normalizing is per-channel affine and the mixing
         # weights sum to 1) and reads uint8 HWC pixels; on the CPU the stage normalizes in
         # the same pass, so mixing adds no pass over the batch.

@@ -1,4 +1,5 @@
-"""The stage's normalization on the way out (``mix(normalize=...)``) against the formula."""
+"""Normalization on the way out of the stage (``mix(normalize=...)``) and alone
+(``normalize``), against the formula."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 from nvidia.dali import fn, pipeline_def, types
 
-from _mixrun import DEVICES, class_ids, random_images, run_mix
-from dali_mixup import MixConfig, MixInputError, Normalize, mix
+from _mixrun import DEVICES, class_ids, composed, random_images, run_mix
+from dali_mixup import MixConfig, MixInputError, Normalize, mix, normalize, translate_errors
 
 MEAN, STD = (123.7, 116.3, 103.5), (58.4, 57.1, 57.4)
 
@@ -102,6 +103,74 @@ def test_bad_normalize_call_is_refused_when_the_graph_is_defined(options, error,
         x = fn.external_source(source=lambda: random_images(2), batch=True, layout="HWC")
         y = fn.external_source(source=lambda: class_ids(2), batch=True)
         return mix(x, y, MixConfig(num_classes=2), **options)
+
+    with pytest.raises(error, match=re.escape(message)):
+        pipe()
+
+
+def _run_normalize(images, *, device: str, image_layout: str | None, **options) -> np.ndarray:
+    @pipeline_def(batch_size=len(images), num_threads=1, device_id=None)
+    def pipe():
+        x = fn.external_source(source=lambda: list(images), batch=True, layout=image_layout)
+        return normalize(x, Normalize(mean=MEAN, std=STD, layout=options.pop("out_layout", "CHW")),
+                         **options)
+
+    if device == "cpu-composed":
+        with composed():
+            p = pipe()
+    else:
+        p = pipe()
+    p.build()
+    with translate_errors():
+        (out,) = p.run()
+    return np.stack([np.array(out[i]) for i in range(len(images))])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cpu-composed"])
+@pytest.mark.parametrize("in_layout, out_layout", [("HWC", "CHW"), ("HWC", "HWC"), ("CHW", "HWC")])
+@pytest.mark.parametrize("dtype", [types.FLOAT, types.FLOAT16])
+def test_normalize_alone_is_the_formula(in_layout, out_layout, dtype, device):
+    images = random_images(3, shape=(9, 11, 3))
+    hwc = np.stack(images).astype(np.float32)
+    if in_layout == "CHW":
+        images = [np.ascontiguousarray(im.transpose(2, 0, 1)) for im in images]
+    out = _run_normalize(images, device=device, image_layout=in_layout, out_layout=out_layout,
+                         dtype=dtype)
+    expected = (hwc - np.float32(MEAN)) / np.float32(STD)
+    expected = expected.transpose(0, 3, 1, 2) if out_layout == "CHW" else expected
+    assert out.dtype == (np.float16 if dtype == types.FLOAT16 else np.float32)
+    tol = 2e-3 if dtype == types.FLOAT16 else 1e-5
+    np.testing.assert_allclose(out.astype(np.float32), expected, rtol=tol, atol=tol)
+
+
+def test_normalize_alone_equals_mix_with_nothing_mixed_bit_for_bit():
+    """A pipeline without mixing differs from one with mixing by the mixing alone."""
+    images = random_images(4, shape=(8, 10, 3))
+    alone = _run_normalize(images, device="cpu", image_layout="HWC")
+    r = run_mix(images, class_ids(4), MixConfig(num_classes=4), prob=0.0, layout="HWC",
+                normalize=Normalize(mean=MEAN, std=STD))[0]
+    np.testing.assert_array_equal(r.images, alone)
+
+
+def test_normalize_alone_refuses_bad_batches_clearly():
+    """On the CPU operator; elsewhere ``fn.crop_mirror_normalize`` reports its own errors."""
+    with pytest.raises(MixInputError, match="images must have layout 'HWC' or 'CHW'"):
+        _run_normalize(random_images(2), device="cpu", image_layout=None)
+    with pytest.raises(MixInputError, match="sample 0 has another number of channels than Normalize"):
+        _run_normalize(random_images(2, shape=(4, 4, 2)), device="cpu", image_layout="HWC")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: normalize(x, (MEAN, STD)), TypeError, "normalize: config: expected a Normalize, got tuple"),
+    (lambda x: normalize(x, Normalize(mean=MEAN, std=STD), layout="NHWC"), ValueError,
+     "normalize: layout: expected None, 'HWC' or 'CHW', got 'NHWC'"),
+    (lambda x: normalize(x, Normalize(mean=MEAN, std=STD), dtype=types.UINT8), ValueError,
+     "normalize: dtype: expected types.FLOAT or types.FLOAT16, got"),
+])
+def test_bad_normalize_arguments_are_refused_when_the_graph_is_defined(call, error, message):
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe():
+        return call(fn.external_source(source=lambda: random_images(2), batch=True, layout="HWC"))
 
     with pytest.raises(error, match=re.escape(message)):
         pipe()

@@ -18,6 +18,7 @@
 // dali_mixup.errors turns into a Python error with a plain message.
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -27,6 +28,7 @@
 #include "dali/core/float16.h"
 #include "dali/pipeline/operator/checkpointing/stateless_operator.h"
 #include "dali/pipeline/operator/operator.h"
+#include "dali/pipeline/util/thread_pool.h"
 
 namespace dali_mixup {
 
@@ -139,46 +141,28 @@ struct Sample {
   int box[4];    // top, left, height, width
 };
 
-class Mix : public dali::StatelessOperator<CPUBackend> {
+// The image side both operators share: layouts, per-sample checks, output shapes and the one
+// pass over the pixels.
+class Pixels {
  public:
-  explicit Mix(const dali::OpSpec &spec)
-      : dali::StatelessOperator<CPUBackend>(spec),
-        num_classes_(spec.GetArgument<int>("num_classes")),
-        mode_(spec.GetArgument<int>("mode")),
-        mixup_(spec.GetArgument<bool>("mixup")),
-        cutmix_(spec.GetArgument<bool>("cutmix")),
-        switch_prob_(spec.GetArgument<float>("switch_prob")),
-        correct_lam_(spec.GetArgument<bool>("correct_lam")),
-        smoothing_(spec.GetArgument<float>("label_smoothing")),
-        minmax_(spec.GetRepeatedArgument<float>("minmax")),
-        layout_(spec.GetArgument<std::string>("layout")),
+  explicit Pixels(const dali::OpSpec &spec)
+      : layout_(spec.GetArgument<std::string>("layout")),
         output_layout_(spec.GetArgument<std::string>("output_layout")),
         mean_(spec.GetRepeatedArgument<float>("mean")),
         std_(spec.GetRepeatedArgument<float>("std")),
         dtype_(spec.GetArgument<DALIDataType>("dtype")) {}
 
- protected:
-  bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
-    const auto &images = ws.Input<CPUBackend>(0);
-    const auto &labels = ws.Input<CPUBackend>(1);
+  // Checks the batch (num_classes only goes into the failure's tag) and describes the output.
+  dali::OutputDesc Setup(const TensorList<CPUBackend> &images, int num_classes) {
     const int n = images.num_samples();
     in_layout_ = layout_.empty() ? std::string(images.GetLayout().c_str()) : layout_;
     for (int i = 0; i < n; i++) {
       if ((in_layout_ != "HWC" && in_layout_ != "CHW") || images.tensor_shape(i).size() != 3)
-        Fail(kLayout, i, num_classes_);
-      if (images.tensor_shape(i) != images.tensor_shape(0)) Fail(kSameShape, i, num_classes_);
+        Fail(kLayout, i, num_classes);
+      if (images.tensor_shape(i) != images.tensor_shape(0)) Fail(kSameShape, i, num_classes);
       const int64_t channels = images.tensor_shape(i)[in_layout_ == "CHW" ? 0 : 2];
       if (!mean_.empty() && channels != static_cast<int64_t>(mean_.size()))
-        Fail(kNormChannels, i, num_classes_);
-    }
-    for (int i = 0; i < n; i++) {
-      const int64_t length = labels.tensor_shape(i).num_elements();
-      if (length == 1) {
-        const double id = ValueAt(labels, i, 0);
-        if (!(id >= 0 && id < num_classes_)) Fail(kLabelRange, i, num_classes_);
-      } else if (length != num_classes_) {
-        Fail(kSoftLabelLength, i, num_classes_);
-      }
+        Fail(kNormChannels, i, num_classes);
     }
     out_layout_ = output_layout_.empty() ? in_layout_ : output_layout_;
     dali::TensorListShape<> shape(n, 3);
@@ -189,129 +173,26 @@ class Mix : public dali::StatelessOperator<CPUBackend> {
                                 : dali::TensorShape<>{s[1], s[2], s[0]};
       shape.set_tensor_shape(i, s);
     }
-    outputs.resize(6);
-    outputs[0] = {shape, dtype_};
-    outputs[1] = {dali::uniform_list_shape(n, dali::TensorShape<>{num_classes_}), DALIDataType::DALI_FLOAT};
-    outputs[2] = {dali::uniform_list_shape(n, dali::TensorShape<>{}), DALIDataType::DALI_FLOAT};
-    outputs[3] = {dali::uniform_list_shape(n, dali::TensorShape<>{}), DALIDataType::DALI_INT32};
-    outputs[4] = {dali::uniform_list_shape(n, dali::TensorShape<>{}), DALIDataType::DALI_INT32};
-    outputs[5] = {dali::uniform_list_shape(n, dali::TensorShape<>{4}), DALIDataType::DALI_INT32};
-    return true;
+    return {shape, dtype_};
   }
 
-  void RunImpl(dali::Workspace &ws) override {
-    const auto &images = ws.Input<CPUBackend>(0);
-    const int n = images.num_samples();
-    std::vector<Sample> samples = Draw(ws, n);
-    WriteTargets(ws, samples);
-    auto &lam = ws.Output<CPUBackend>(2);
-    auto &partner = ws.Output<CPUBackend>(3);
-    auto &cut = ws.Output<CPUBackend>(4);
-    auto &box = ws.Output<CPUBackend>(5);
-    for (int i = 0; i < n; i++) {
-      *lam.mutable_tensor<float>(i) = samples[i].lam;
-      *partner.mutable_tensor<int32_t>(i) = samples[i].partner;
-      *cut.mutable_tensor<int32_t>(i) = samples[i].cut;
-      std::copy(samples[i].box, samples[i].box + 4, box.mutable_tensor<int32_t>(i));
-    }
-    auto &out = ws.Output<CPUBackend>(0);
+  // (H, W) of the batch's images, after Setup.
+  std::array<float, 2> Size(const TensorList<CPUBackend> &images) const {
+    const auto &shape = images.tensor_shape(0);
+    const bool chw = in_layout_ == "CHW";
+    return {static_cast<float>(shape[chw ? 1 : 0]), static_cast<float>(shape[chw ? 2 : 1])};
+  }
+
+  // Writes every sample's output, one sample per task of the pool.
+  void Run(const TensorList<CPUBackend> &images, TensorList<CPUBackend> &out,
+           const std::vector<Sample> &samples, dali::ThreadPool &pool) const {
     out.SetLayout(out_layout_);
-    auto &pool = ws.GetThreadPool();
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < images.num_samples(); i++)
       pool.AddWork([&, i](int) { MixImage(images, out, samples, i); });
     pool.RunAll();
   }
 
  private:
-  // The parameters of every sample, as dali_mixup.params draws them (same float32 steps).
-  std::vector<Sample> Draw(const dali::Workspace &ws, int n) const {
-    int next = 3;
-    const TensorList<CPUBackend> &uniform = ws.Input<CPUBackend>(2);
-    const TensorList<CPUBackend> *perm = mode_ == kPair ? nullptr : &ws.Input<CPUBackend>(next++);
-    const TensorList<CPUBackend> *beta_mix = mixup_ ? &ws.Input<CPUBackend>(next++) : nullptr;
-    const TensorList<CPUBackend> *beta_cut =
-        cutmix_ && minmax_.empty() ? &ws.Input<CPUBackend>(next++) : nullptr;
-    const auto &shape = ws.Input<CPUBackend>(0).tensor_shape(0);
-    const bool chw = in_layout_ == "CHW";
-    const float size[2] = {static_cast<float>(shape[chw ? 1 : 0]), static_cast<float>(shape[chw ? 2 : 1])};
-    const bool both = mixup_ && cutmix_;
-    std::vector<Sample> samples(n);
-    for (int i = 0; i < n; i++) {
-      // Draws shared per batch (sample 0's) or per pair (sample min(i, n-1-i)'s).
-      const int s = mode_ == kBatch ? 0 : mode_ == kPair ? std::min(i, n - 1 - i) : i;
-      const float *u = uniform.tensor<float>(s);
-      const float prob = spec_.GetArgument<float>("prob", &ws, i);
-      const int gather = mode_ == kPair ? n - 1 - i : perm->tensor<int32_t>(i)[0];
-      bool mixed = u[0] < prob;
-      if (n == 1 || (mode_ == kPair && n % 2 == 1 && i == n / 2)) mixed = false;
-      const bool cut = mixed && cutmix_ && (!both || u[1] < switch_prob_);
-      const bool blend = mixed && mixup_ && !cut;
-      Sample &out = samples[i];
-      out.partner = mixed ? gather : i;
-      out.cut = cut;
-      out.weight = blend ? beta_mix->tensor<float>(s)[0] : 1.0f;
-      out.lam = out.weight;
-      std::fill(out.box, out.box + 4, 0);
-      if (!cutmix_) continue;
-      const float *v = u + 1 + both;  // the box draws
-      float top_left[2], sides[2];
-      const float lam_cut = beta_cut ? beta_cut->tensor<float>(s)[0] : 0.0f;
-      for (int k = 0; k < 2; k++) {
-        if (!minmax_.empty()) {
-          const float low = std::floor(size[k] * minmax_[0]);
-          sides[k] = low + std::floor(v[k] * (std::floor(size[k] * minmax_[1]) - low));
-          top_left[k] = std::floor(v[2 + k] * (size[k] - sides[k]));
-        } else {
-          // Side sqrt(1 - lam) of the image's, centred uniformly, clipped; halves rounded down.
-          const float half = std::floor(std::floor(size[k] * std::sqrt(1.0f - lam_cut)) * 0.5f);
-          const float centre = std::floor(v[k] * size[k]);
-          top_left[k] = std::max(centre - half, 0.0f);
-          sides[k] = std::min(centre + half, size[k]) - top_left[k];
-        }
-        if (!cut) sides[k] = 0.0f;
-      }
-      if (cut) {
-        if (correct_lam_ || !minmax_.empty())
-          out.lam = out.lam - sides[0] * sides[1] / (size[0] * size[1]);
-        else
-          out.lam = out.lam + (lam_cut - 1.0f);
-      }
-      for (int k = 0; k < 2; k++) {
-        out.box[k] = static_cast<int>(top_left[k]);
-        out.box[2 + k] = static_cast<int>(sides[k]);
-      }
-    }
-    return samples;
-  }
-
-  // Smoothed one-hot (or soft) targets of the sample and its partner, mixed by lam.
-  void WriteTargets(dali::Workspace &ws, const std::vector<Sample> &samples) const {
-    const auto &labels = ws.Input<CPUBackend>(1);
-    auto &targets = ws.Output<CPUBackend>(1);
-    const int n = labels.num_samples();
-    const float keep = 1.0f - smoothing_;
-    const float off = smoothing_ / num_classes_;
-    std::vector<float> smooth(static_cast<size_t>(n) * num_classes_);
-    for (int i = 0; i < n; i++) {
-      float *t = &smooth[static_cast<size_t>(i) * num_classes_];
-      if (labels.tensor_shape(i).num_elements() == 1) {
-        std::fill(t, t + num_classes_, 0.0f);
-        t[static_cast<int>(std::round(ValueAt(labels, i, 0)))] = 1.0f;
-      } else {
-        for (int k = 0; k < num_classes_; k++) t[k] = static_cast<float>(ValueAt(labels, i, k));
-      }
-      if (smoothing_ > 0)
-        for (int k = 0; k < num_classes_; k++) t[k] = t[k] * keep + off;
-    }
-    for (int i = 0; i < n; i++) {
-      const float lam = samples[i].lam;
-      const float *a = &smooth[static_cast<size_t>(i) * num_classes_];
-      const float *b = &smooth[static_cast<size_t>(samples[i].partner) * num_classes_];
-      float *t = targets.mutable_tensor<float>(i);
-      for (int k = 0; k < num_classes_; k++) t[k] = a[k] * lam + b[k] * (1.0f - lam);
-    }
-  }
-
   template <typename In, typename Out>
   void MixRows(const In *own, const In *other, Out *out, const Sample &p, int64_t H, int64_t W,
                int C) const {
@@ -390,16 +271,186 @@ class Mix : public dali::StatelessOperator<CPUBackend> {
     }
   }
 
+  const std::string layout_, output_layout_;
+  const std::vector<float> mean_, std_;
+  const DALIDataType dtype_;
+  std::string in_layout_, out_layout_;
+};
+
+class Mix : public dali::StatelessOperator<CPUBackend> {
+ public:
+  explicit Mix(const dali::OpSpec &spec)
+      : dali::StatelessOperator<CPUBackend>(spec),
+        num_classes_(spec.GetArgument<int>("num_classes")),
+        mode_(spec.GetArgument<int>("mode")),
+        mixup_(spec.GetArgument<bool>("mixup")),
+        cutmix_(spec.GetArgument<bool>("cutmix")),
+        switch_prob_(spec.GetArgument<float>("switch_prob")),
+        correct_lam_(spec.GetArgument<bool>("correct_lam")),
+        smoothing_(spec.GetArgument<float>("label_smoothing")),
+        minmax_(spec.GetRepeatedArgument<float>("minmax")),
+        pixels_(spec) {}
+
+ protected:
+  bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
+    const auto &images = ws.Input<CPUBackend>(0);
+    const auto &labels = ws.Input<CPUBackend>(1);
+    const int n = images.num_samples();
+    outputs.resize(6);
+    outputs[0] = pixels_.Setup(images, num_classes_);
+    for (int i = 0; i < n; i++) {
+      const int64_t length = labels.tensor_shape(i).num_elements();
+      if (length == 1) {
+        const double id = ValueAt(labels, i, 0);
+        if (!(id >= 0 && id < num_classes_)) Fail(kLabelRange, i, num_classes_);
+      } else if (length != num_classes_) {
+        Fail(kSoftLabelLength, i, num_classes_);
+      }
+    }
+    outputs[1] = {dali::uniform_list_shape(n, dali::TensorShape<>{num_classes_}), DALIDataType::DALI_FLOAT};
+    outputs[2] = {dali::uniform_list_shape(n, dali::TensorShape<>{}), DALIDataType::DALI_FLOAT};
+    outputs[3] = {dali::uniform_list_shape(n, dali::TensorShape<>{}), DALIDataType::DALI_INT32};
+    outputs[4] = {dali::uniform_list_shape(n, dali::TensorShape<>{}), DALIDataType::DALI_INT32};
+    outputs[5] = {dali::uniform_list_shape(n, dali::TensorShape<>{4}), DALIDataType::DALI_INT32};
+    return true;
+  }
+
+  void RunImpl(dali::Workspace &ws) override {
+    const auto &images = ws.Input<CPUBackend>(0);
+    const int n = images.num_samples();
+    std::vector<Sample> samples = Draw(ws, n);
+    WriteTargets(ws, samples);
+    auto &lam = ws.Output<CPUBackend>(2);
+    auto &partner = ws.Output<CPUBackend>(3);
+    auto &cut = ws.Output<CPUBackend>(4);
+    auto &box = ws.Output<CPUBackend>(5);
+    for (int i = 0; i < n; i++) {
+      *lam.mutable_tensor<float>(i) = samples[i].lam;
+      *partner.mutable_tensor<int32_t>(i) = samples[i].partner;
+      *cut.mutable_tensor<int32_t>(i) = samples[i].cut;
+      std::copy(samples[i].box, samples[i].box + 4, box.mutable_tensor<int32_t>(i));
+    }
+    pixels_.Run(images, ws.Output<CPUBackend>(0), samples, ws.GetThreadPool());
+  }
+
+ private:
+  // The parameters of every sample, as dali_mixup.params draws them (same float32 steps).
+  std::vector<Sample> Draw(const dali::Workspace &ws, int n) const {
+    int next = 3;
+    const TensorList<CPUBackend> &uniform = ws.Input<CPUBackend>(2);
+    const TensorList<CPUBackend> *perm = mode_ == kPair ? nullptr : &ws.Input<CPUBackend>(next++);
+    const TensorList<CPUBackend> *beta_mix = mixup_ ? &ws.Input<CPUBackend>(next++) : nullptr;
+    const TensorList<CPUBackend> *beta_cut =
+        cutmix_ && minmax_.empty() ? &ws.Input<CPUBackend>(next++) : nullptr;
+    const std::array<float, 2> size = pixels_.Size(ws.Input<CPUBackend>(0));
+    const bool both = mixup_ && cutmix_;
+    std::vector<Sample> samples(n);
+    for (int i = 0; i < n; i++) {
+      // Draws shared per batch (sample 0's) or per pair (sample min(i, n-1-i)'s).
+      const int s = mode_ == kBatch ? 0 : mode_ == kPair ? std::min(i, n - 1 - i) : i;
+      const float *u = uniform.tensor<float>(s);
+      const float prob = spec_.GetArgument<float>("prob", &ws, i);
+      const int gather = mode_ == kPair ? n - 1 - i : perm->tensor<int32_t>(i)[0];
+      bool mixed = u[0] < prob;
+      if (n == 1 || (mode_ == kPair && n % 2 == 1 && i == n / 2)) mixed = false;
+      const bool cut = mixed && cutmix_ && (!both || u[1] < switch_prob_);
+      const bool blend = mixed && mixup_ && !cut;
+      Sample &out = samples[i];
+      out.partner = mixed ? gather : i;
+      out.cut = cut;
+      out.weight = blend ? beta_mix->tensor<float>(s)[0] : 1.0f;
+      out.lam = out.weight;
+      std::fill(out.box, out.box + 4, 0);
+      if (!cutmix_) continue;
+      const float *v = u + 1 + both;  // the box draws
+      float top_left[2], sides[2];
+      const float lam_cut = beta_cut ? beta_cut->tensor<float>(s)[0] : 0.0f;
+      for (int k = 0; k < 2; k++) {
+        if (!minmax_.empty()) {
+          const float low = std::floor(size[k] * minmax_[0]);
+          sides[k] = low + std::floor(v[k] * (std::floor(size[k] * minmax_[1]) - low));
+          top_left[k] = std::floor(v[2 + k] * (size[k] - sides[k]));
+        } else {
+          // Side sqrt(1 - lam) of the image's, centred uniformly, clipped; halves rounded down.
+          const float half = std::floor(std::floor(size[k] * std::sqrt(1.0f - lam_cut)) * 0.5f);
+          const float centre = std::floor(v[k] * size[k]);
+          top_left[k] = std::max(centre - half, 0.0f);
+          sides[k] = std::min(centre + half, size[k]) - top_left[k];
+        }
+        if (!cut) sides[k] = 0.0f;
+      }
+      if (cut) {
+        if (correct_lam_ || !minmax_.empty())
+          out.lam = out.lam - sides[0] * sides[1] / (size[0] * size[1]);
+        else
+          out.lam = out.lam + (lam_cut - 1.0f);
+      }
+      for (int k = 0; k < 2; k++) {
+        out.box[k] = static_cast<int>(top_left[k]);
+        out.box[2 + k] = static_cast<int>(sides[k]);
+      }
+    }
+    return samples;
+  }
+
+  // Smoothed one-hot (or soft) targets of the sample and its partner, mixed by lam.
+  void WriteTargets(dali::Workspace &ws, const std::vector<Sample> &samples) const {
+    const auto &labels = ws.Input<CPUBackend>(1);
+    auto &targets = ws.Output<CPUBackend>(1);
+    const int n = labels.num_samples();
+    const float keep = 1.0f - smoothing_;
+    const float off = smoothing_ / num_classes_;
+    std::vector<float> smooth(static_cast<size_t>(n) * num_classes_);
+    for (int i = 0; i < n; i++) {
+      float *t = &smooth[static_cast<size_t>(i) * num_classes_];
+      if (labels.tensor_shape(i).num_elements() == 1) {
+        std::fill(t, t + num_classes_, 0.0f);
+        t[static_cast<int>(std::round(ValueAt(labels, i, 0)))] = 1.0f;
+      } else {
+        for (int k = 0; k < num_classes_; k++) t[k] = static_cast<float>(ValueAt(labels, i, k));
+      }
+      if (smoothing_ > 0)
+        for (int k = 0; k < num_classes_; k++) t[k] = t[k] * keep + off;
+    }
+    for (int i = 0; i < n; i++) {
+      const float lam = samples[i].lam;
+      const float *a = &smooth[static_cast<size_t>(i) * num_classes_];
+      const float *b = &smooth[static_cast<size_t>(samples[i].partner) * num_classes_];
+      float *t = targets.mutable_tensor<float>(i);
+      for (int k = 0; k < num_classes_; k++) t[k] = a[k] * lam + b[k] * (1.0f - lam);
+    }
+  }
+
   const int num_classes_, mode_;
   const bool mixup_, cutmix_;
   const float switch_prob_;
   const bool correct_lam_;
   const float smoothing_;
   const std::vector<float> minmax_;
-  const std::string layout_, output_layout_;
-  const std::vector<float> mean_, std_;
-  const DALIDataType dtype_;
-  std::string in_layout_, out_layout_;
+  Pixels pixels_;
+};
+
+// Normalization alone (no mixing): the pixel pass of Mix with every sample kept as it is.
+class Normalize : public dali::StatelessOperator<CPUBackend> {
+ public:
+  explicit Normalize(const dali::OpSpec &spec) : dali::StatelessOperator<CPUBackend>(spec), pixels_(spec) {}
+
+ protected:
+  bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
+    outputs.resize(1);
+    outputs[0] = pixels_.Setup(ws.Input<CPUBackend>(0), 0);
+    return true;
+  }
+
+  void RunImpl(dali::Workspace &ws) override {
+    const auto &images = ws.Input<CPUBackend>(0);
+    std::vector<Sample> samples(images.num_samples());
+    for (int i = 0; i < images.num_samples(); i++) samples[i] = {i, false, 1.0f, 1.0f, {0, 0, 0, 0}};
+    pixels_.Run(images, ws.Output<CPUBackend>(0), samples, ws.GetThreadPool());
+  }
+
+ private:
+  Pixels pixels_;
 };
 
 }  // namespace dali_mixup
@@ -420,6 +471,15 @@ DALI_SCHEMA(DaliMixupMix)
     .AddArg("label_smoothing", "Label smoothing.", ::dali::DALIDataType::DALI_FLOAT)
     .AddOptionalArg("prob", "Chance of mixing, per sample.", 1.0f, true)
     .AddOptionalArg("minmax", "CutMix box side fractions (lo, hi), or empty.", std::vector<float>{})
+    .AddParent("DaliMixupNormalize");
+
+DALI_REGISTER_OPERATOR(DaliMixupNormalize, ::dali_mixup::Normalize, ::dali::CPU);
+
+DALI_SCHEMA(DaliMixupNormalize)
+    .DocStr("dali_mixup's normalization on the CPU in one pass (see dali_mixup.stage.normalize).")
+    .NumInput(1)
+    .NumOutput(1)
+    .MakeStateless()
     .AddOptionalArg("layout", "HWC or CHW; empty: the input's.", std::string())
     .AddOptionalArg("output_layout", "HWC or CHW; empty: the input's.", std::string())
     .AddOptionalArg("mean", "Per-channel mean subtracted (empty: no normalization).", std::vector<float>{})
