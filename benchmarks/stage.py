@@ -2,6 +2,8 @@
 
 The copy is the memory floor: a stage that reads the batch and writes a new one cannot beat
 it. Both run in the same DALI pipeline set-up, fed the same zero-copy batch each iteration.
+On the CPU every configuration runs twice: through the stage's own operator, and through
+DALI's operators (the GPU path, and the CPU one without a C++ compiler).
 
     python benchmarks/stage.py                      # CPU, 64 x 3 x 224 x 224 float32
     python benchmarks/stage.py --device gpu         # on a CUDA machine
@@ -10,6 +12,8 @@ it. Both run in the same DALI pipeline set-up, fed the same zero-copy batch each
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -47,6 +51,17 @@ def _pipeline(body: Callable, *, batch: np.ndarray, labels: np.ndarray, layout: 
     return p
 
 
+@contextlib.contextmanager
+def _dalis_operators(on: bool):
+    """Define pipelines with DALI's operators instead of the stage's CPU operator."""
+    if on:
+        os.environ["DALI_MIXUP_FUSED"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("DALI_MIXUP_FUSED", None)
+
+
 def _time(pipe, iterations: int, repeats: int) -> list[float]:
     """Seconds per iteration, one figure per repeat, after a warm-up."""
     for _ in range(3):
@@ -78,12 +93,18 @@ def main() -> None:
              else rng.normal(size=(args.batch_size, *shape)).astype(np.float32))
     out_bytes = args.batch_size * int(np.prod(shape)) * 4  # every contender writes float32
 
-    contenders: dict[str, Callable] = {"copy (floor)": lambda x, y: fn.cast(x, dtype=types.FLOAT)
-                                       if args.dtype == "uint8" else fn.copy(x)}
+    contenders: dict[str, tuple[Callable, bool]] = {
+        "copy (floor)": (lambda x, y: fn.cast(x, dtype=types.FLOAT) if args.dtype == "uint8" else fn.copy(x), False)}
     for name, config in CONFIGS.items():
-        contenders[name] = lambda x, y, config=config: mix(x, y, config, layout=args.layout)
-    pipes = {name: _pipeline(body, batch=batch, labels=None, layout=args.layout, device=args.device,
-                             threads=args.threads) for name, body in contenders.items()}
+        body = (lambda x, y, config=config: mix(x, y, config, layout=args.layout))
+        contenders[name] = (body, False)
+        if args.device == "cpu":
+            contenders[f"{name}, DALI's operators"] = (body, True)
+    pipes = {}
+    for name, (body, dalis) in contenders.items():
+        with _dalis_operators(dalis):
+            pipes[name] = _pipeline(body, batch=batch, labels=None, layout=args.layout,
+                                    device=args.device, threads=args.threads)
     # Interleave repeats so drift on a shared machine hits every contender alike.
     times: dict[str, list[float]] = {name: [] for name in pipes}
     for _ in range(args.repeats):
