@@ -32,6 +32,7 @@ class Check(enum.IntEnum):
     SOFT_LABEL_LENGTH = 4
     CHANNELS = 5
     NORMALIZE_CHANNELS = 6
+    EMPTY = 7
 
 
 _MESSAGES = {
@@ -43,7 +44,8 @@ _MESSAGES = {
     "mix HWC images instead",
     Check.NORMALIZE_CHANNELS: "sample {sample} has another number of channels than Normalize "
     "has mean and std values",
-    Check.LABEL_RANGE: "the class id of sample {sample} is outside [0, num_classes={num_classes})",
+    Check.EMPTY: "sample {sample} is empty (a side or the channels have size 0)",
+    Check.LABEL_RANGE: "the class id of sample {sample}, rounded, is outside [0, num_classes={num_classes})",
     Check.SOFT_LABEL_LENGTH: "the label of sample {sample} is neither a class id nor a vector of "
     "length num_classes={num_classes}",
 }
@@ -92,7 +94,7 @@ def explain(error: BaseException) -> MixInputError | None:
     if "fn.reshape" not in text or requested is None or sample is None:
         return None
     # requested - 1 == kind * (1 + _KINDS * (_BASE + num_classes)), 0 < kind < _KINDS: exact
-    # in int32 up to about 37 million classes.
+    # in int32 up to about 31 million classes.
     encoded = int(requested.group(1)) - 1
     kind = encoded % _KINDS
     if kind not in _MESSAGES or encoded % kind:

@@ -5,8 +5,8 @@ include, from NVIDIA's ``nvidia-cuda-*-cu12`` packages), once per source, DALI v
 for this machine's CPU (``-march=native``: the pixel loops vectorize with its widest
 instructions), into ``$DALI_MIXUP_CACHE`` (default ``~/.cache/dali-mixup/ops``); a file lock lets parallel
 processes (``torchrun``) share one build. Where it cannot be built (no C++ compiler), the
-stage warns once and composes DALI's own operators instead, which gives the same results
-more slowly. ``DALI_MIXUP_FUSED=0`` asks for that path on purpose.
+stage warns once and composes DALI's own operators instead, which give the same results (up
+to float rounding) more slowly. ``DALI_MIXUP_FUSED=0`` asks for that path on purpose.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -27,7 +28,12 @@ import nvidia.dali as dali
 from nvidia.dali import plugin_manager, sysconfig
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "mix_op.cc"
-_FLAGS = ["-std=c++20", "-O3", "-march=native", "-fPIC", "-shared", "-w"]
+# No fused multiply-adds: results then do not depend on which CPU the build was made for.
+_FLAGS = ["-std=c++20", "-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared", "-w"]
+_COMPILE_SECONDS = 600
+# /proc/cpuinfo lines that say what -march=native targets (x86: model, flags; ARM: features, part).
+_CPU_LINES = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant",
+              "CPU part")
 # A header DALI's headers need, by the package (nvidia-<name>-cu12) that ships it.
 _CUDA_HEADERS = {"cuda_runtime.h": "cuda_runtime", "crt/host_config.h": "cuda_nvcc", "nv/target": "cuda_cccl"}
 
@@ -81,28 +87,42 @@ def _cpu() -> str:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return platform.processor() or platform.machine()
-    return "\n".join(sorted({line for line in lines if line.startswith(("model name", "flags"))}))
+    return "\n".join(sorted({line for line in lines if line.startswith(_CPU_LINES)}))
 
 
 def build() -> Path:
     """The compiled operator library, built now unless the cache holds it."""
     compiler = _compiler()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    command = _command(compiler, Path("out.so"))
     key = hashlib.sha256("\0".join([SOURCE.read_text(), dali.__version__, version, _cpu(),
-                                    *_FLAGS]).encode()).hexdigest()[:16]
+                                    *command]).encode()).hexdigest()[:16]
     target = cache_dir() / key / "libdali_mixup_ops.so"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    failed = target.parent / "failed.txt"
+    waiting_since = time.time()
     with open(target.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the others wait and then find it
-        if not target.is_file():
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                partial = Path(tmp) / target.name
-                done = subprocess.run(_command(compiler, partial), capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise BuildError(f"compiling {SOURCE.name} failed:\n{done.stderr[-4000:]}")
-                os.replace(partial, target)
+        if target.is_file():
+            return target
+        # A build that failed while this process waited fails it too, rather than each
+        # waiting process compiling again in turn; a later start tries afresh.
+        if failed.is_file() and failed.stat().st_mtime >= waiting_since:
+            raise BuildError(failed.read_text())
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            partial = Path(tmp) / target.name
+            try:
+                done = subprocess.run(_command(compiler, partial), capture_output=True, text=True,
+                                      timeout=_COMPILE_SECONDS)
+                reason = None if done.returncode == 0 else f"compiling {SOURCE.name} failed:\n{done.stderr[-4000:]}"
+            except subprocess.TimeoutExpired:
+                reason = f"compiling {SOURCE.name} took over {_COMPILE_SECONDS} s"
+            if reason is not None:
+                failed.write_text(reason)
+                raise BuildError(reason)
+            os.replace(partial, target)
     return target
 
 

@@ -118,6 +118,9 @@ def _image_geometry(images: DataNode, layout: Layout | None, batch_size: int) ->
     differs = shape != fn.permute_batch(shape, indices=[0] * batch_size)
     same_shape = fn.reductions.max(fn.cast(differs, dtype=types.INT32)) * int(Check.SAME_SHAPE)
     problem = same_shape if problem is None else dmath.max(problem, same_shape)
+    # Reported only where the layout and shapes are fine: a missing axis also reads as size 0.
+    empty = fn.cast((shape[0] * shape[1] * shape[2] == 0) & (problem == 0), dtype=types.INT32)
+    problem = dmath.max(problem, empty * int(Check.EMPTY))
     rows = None
     if layout != "HWC":  # pasted through the rows view
         too_many = fn.cast(chw * channels > _MAX_CHW_CHANNELS, dtype=types.INT32) * int(Check.CHANNELS)
@@ -144,7 +147,8 @@ def _smoothed_targets(labels: DataNode, config: MixConfig) -> tuple[DataNode, Da
     targets = soft + fn.cast(is_id, dtype=types.FLOAT) * (one_hot - soft)  # exact either way
     if config.label_smoothing > 0:
         targets = targets * (1.0 - config.label_smoothing) + config.off_value
-    bad_id = fn.cast(is_id & ((first < 0) | (first >= classes)), dtype=types.INT32)
+    # Rounded half away from zero (as the cast above) into [0, classes); NaN fails too.
+    bad_id = fn.cast(is_id & ~((first > -0.5) & (first < classes - 0.5)), dtype=types.INT32)
     bad_length = fn.cast(~is_id & (length != classes), dtype=types.INT32)
     problem = dmath.max(bad_id * int(Check.LABEL_RANGE),
                          bad_length * int(Check.SOFT_LABEL_LENGTH))
@@ -253,6 +257,8 @@ def _mix_fused(images: DataNode, labels: DataNode, config: MixConfig, prob: Prob
     """CPU images through the stage's one-pass operator (``csrc/mix_op.cc``)."""
     r = random_inputs(config, seed)
     extra = [d for d in (r.permutation, r.beta_mixup, r.beta_cutmix) if d is not None]
+    if isinstance(prob, DataNode):  # the operator's argument input takes float32 only
+        prob = fn.cast(prob, dtype=types.FLOAT)
     options = {"mean": list(normalize.mean), "std": list(normalize.std),
                "output_layout": normalize.layout} if normalize is not None else {}
     out, targets, lam, partner, cut, box = fn.dali_mixup_mix(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -38,10 +40,7 @@ def test_parallel_processes_share_one_cached_build(tmp_path):
 
 
 def test_a_failed_compile_reports_the_compilers_output(tmp_path, monkeypatch):
-    compiler = tmp_path / "fake-c++"
-    compiler.write_text("#!/bin/sh\necho 'fake 1.0'\n[ \"$1\" = --version ] && exit 0\necho 'no such header' >&2\nexit 1\n")
-    compiler.chmod(0o755)
-    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.setenv("CXX", str(_fake_compiler(tmp_path / "c++", fails=True)))
     monkeypatch.setenv("DALI_MIXUP_CACHE", str(tmp_path / "cache"))
     with pytest.raises(native.BuildError, match="compiling mix_op.cc failed:\nno such header"):
         native.build()
@@ -85,3 +84,44 @@ def test_fused_zero_selects_dalis_operators_without_a_warning(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert native.available() is False
+
+
+def _fake_compiler(path: Path, *, fails: bool) -> Path:
+    """A stand-in for g++ that logs each compile to ``<path>.log``, then fails or writes the output."""
+    path.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        [ "$1" = --version ] && echo 'fake 1.0' && exit 0
+        echo compile >> {path}.log
+        {"echo 'no such header' >&2; exit 1" if fails else 'while [ "$1" != -o ]; do shift; done; touch "$2"'}
+        """))
+    path.chmod(0o755)
+    return path
+
+
+def test_a_build_that_fails_while_others_wait_fails_them_without_compiling_again(tmp_path, monkeypatch):
+    """Ranks queued on the lock take the failure they waited for; a later start retries."""
+    compiler = _fake_compiler(tmp_path / "c++", fails=True)
+    env = {"CXX": str(compiler), "DALI_MIXUP_CACHE": str(tmp_path / "cache")}
+    monkeypatch.setenv("CXX", env["CXX"])
+    monkeypatch.setenv("DALI_MIXUP_CACHE", env["DALI_MIXUP_CACHE"])
+    with pytest.raises(native.BuildError):
+        native.build()
+    (key_dir,) = (tmp_path / "cache").iterdir()
+    with open(key_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a build in progress
+        waiter = subprocess.Popen([sys.executable, "-c", "from dali_mixup import native; native.build()"],
+                                  stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+        time.sleep(1)  # the waiter starts and queues on the lock
+        marker = key_dir / "failed.txt"
+        marker.write_text("compiling mix_op.cc failed:\nthe first rank's reason")
+        # Dated after whenever the waiter began waiting, however slowly it started.
+        os.utime(marker, (time.time() + 600, time.time() + 600))
+    _, err = waiter.communicate(timeout=120)
+    assert waiter.returncode != 0 and "the first rank's reason" in err
+    assert (tmp_path / "c++.log").read_text().count("compile") == 1, "the waiter did not compile"
+    os.utime(marker, (time.time() - 600, time.time() - 600))
+    with pytest.raises(native.BuildError, match="no such header"):
+        native.build()  # started after the failure: compiles again
+    assert (tmp_path / "c++.log").read_text().count("compile") == 2
+    monkeypatch.setenv("CXX", str(_fake_compiler(tmp_path / "c++", fails=False)))
+    assert native.build().is_file()

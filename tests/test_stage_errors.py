@@ -130,9 +130,9 @@ def test_conveniences_mix_only_their_own_kind():
     ([np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)], class_ids(2),
      "mix: all images in a batch must have the same shape, but sample 1 differs from sample 0"),
     (random_images(3), [np.array([0], np.int32), np.array([3], np.int32), np.array([1], np.int32)],
-     re.escape("mix: the class id of sample 1 is outside [0, num_classes=3)")),
+     re.escape("mix: the class id of sample 1, rounded, is outside [0, num_classes=3)")),
     (random_images(3), [np.array([0], np.int32), np.array([1], np.int32), np.array([-1], np.int32)],
-     re.escape("mix: the class id of sample 2 is outside [0, num_classes=3)")),
+     re.escape("mix: the class id of sample 2, rounded, is outside [0, num_classes=3)")),
     (random_images(2), [np.ones(3, np.float32) / 3, np.ones(4, np.float32) / 4],
      "mix: the label of sample 1 is neither a class id nor a vector of length num_classes=3"),
 ])
@@ -283,3 +283,51 @@ def test_gpu_graph_is_well_formed_without_a_gpu(config, layout, conditionals):
     pipe = _gpu_graph(config, layout=layout, conditionals=conditionals)
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         pipe.build()
+
+
+@pytest.mark.parametrize("device", ["cpu", "cpu-composed"])
+def test_float_class_ids_are_rounded_before_the_range_check(device):
+    """1.6 and 2.4 round to class 2 of 3, -0.4 to class 0; 2.5 (half away from zero) and 2.6
+    round to 3, and NaN to nothing: those are refused."""
+    config = MixConfig(num_classes=3, label_smoothing=0.0)
+    labels = [np.array([v], np.float32) for v in (1.6, 2.4, -0.4, 1.0)]
+    for r in run_mix(random_images(4), labels, config, device=device, iterations=3, prob=0.0):
+        np.testing.assert_array_equal(r.targets, np.eye(3, dtype=np.float32)[[2, 2, 0, 1]])
+    for bad in (2.5, 2.6, np.nan):
+        labels = [np.array([v], np.float32) for v in (0.0, bad)]
+        with pytest.raises(MixInputError, match=re.escape("mix: the class id of sample 1, rounded, is "
+                                                          "outside [0, num_classes=3)")):
+            run_mix(random_images(2), labels, config, device=device)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cpu-composed"])
+@pytest.mark.parametrize("shape", [(0, 5, 3), (4, 5, 0)])
+def test_empty_images_are_refused(shape, device):
+    images = [np.zeros(shape, np.uint8)] * 2
+    with pytest.raises(MixInputError, match=re.escape("mix: sample 0 is empty (a side or the channels "
+                                                      "have size 0)")):
+        run_mix(images, class_ids(2), MixConfig(num_classes=2), device=device, layout="HWC")
+
+
+@pytest.mark.parametrize("prob_dtype", [np.float64, np.int32])
+def test_prob_of_any_numeric_type_is_taken(prob_dtype):
+    images, labels = random_images(4), class_ids(4)
+
+    @pipeline_def(batch_size=4, num_threads=1, device_id=None, seed=3)
+    def pipe():
+        x = fn.external_source(source=lambda: images, batch=True, layout="HWC")
+        y = fn.external_source(source=lambda: labels, batch=True)
+        prob = fn.external_source(source=lambda: [np.array(1, prob_dtype)] * 4, batch=True)
+        _, _, params = mix(x, y, MixConfig(num_classes=4), prob=prob, return_params=True)
+        return params.partner
+
+    p = pipe()
+    p.build()
+    partners = np.array(p.run()[0].as_tensor())
+    assert (partners != np.arange(4)).all(), "prob 1: every sample mixed"
+
+
+def test_bool_labels_are_class_ids_0_and_1():
+    labels = [np.array([v]) for v in (True, False, True, False)]
+    r = run_mix(random_images(4), labels, MixConfig(num_classes=2, label_smoothing=0.0), prob=0.0)[0]
+    np.testing.assert_array_equal(r.targets, np.eye(2, dtype=np.float32)[[1, 0, 1, 0]])

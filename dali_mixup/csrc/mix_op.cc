@@ -37,7 +37,9 @@ using dali::DALIDataType;
 using dali::TensorList;
 
 // Must match dali_mixup.errors.Check.
-enum Check : int { kLayout = 1, kSameShape = 2, kLabelRange = 3, kSoftLabelLength = 4, kNormChannels = 6 };
+enum Check : int {
+  kLayout = 1, kSameShape = 2, kLabelRange = 3, kSoftLabelLength = 4, kNormChannels = 6, kEmpty = 7
+};
 enum Mode : int { kBatch = 0, kPair = 1, kElem = 2 };
 
 [[noreturn]] void Fail(Check check, int sample, int num_classes) {
@@ -51,6 +53,7 @@ enum Mode : int { kBatch = 0, kPair = 1, kElem = 2 };
 double ValueAt(const TensorList<CPUBackend> &batch, int i, int64_t k) {
   const void *p = batch.raw_tensor(i);
   switch (batch.type()) {
+    case DALIDataType::DALI_BOOL: return static_cast<const bool *>(p)[k];
     case DALIDataType::DALI_UINT8: return static_cast<const uint8_t *>(p)[k];
     case DALIDataType::DALI_UINT16: return static_cast<const uint16_t *>(p)[k];
     case DALIDataType::DALI_UINT32: return static_cast<const uint32_t *>(p)[k];
@@ -63,15 +66,15 @@ double ValueAt(const TensorList<CPUBackend> &batch, int i, int64_t k) {
     case DALIDataType::DALI_FLOAT: return static_cast<const float *>(p)[k];
     case DALIDataType::DALI_FLOAT64: return static_cast<const double *>(p)[k];
     default:
-      throw std::runtime_error("[dali_mixup labels: expected numbers, got type " +
-                                  dali::to_string(batch.type()) + "]");
+      throw std::runtime_error(std::string("[dali_mixup labels: expected numbers, got type ") +
+                               dali::GetBuiltinTypeName(batch.type()) + "]");
   }
 }
 
 template <typename Out>
 inline Out Store(float v) {
   if constexpr (std::is_same_v<Out, uint8_t>) {
-    return static_cast<uint8_t>(std::round(std::min(std::max(v, 0.0f), 255.0f)));
+    return static_cast<uint8_t>(std::round(std::min(v > 0.0f ? v : 0.0f, 255.0f)));  // NaN: 0
   } else {
     return static_cast<Out>(v);
   }
@@ -150,7 +153,14 @@ class Pixels {
         output_layout_(spec.GetArgument<std::string>("output_layout")),
         mean_(spec.GetRepeatedArgument<float>("mean")),
         std_(spec.GetRepeatedArgument<float>("std")),
-        dtype_(spec.GetArgument<DALIDataType>("dtype")) {}
+        dtype_(spec.GetArgument<DALIDataType>("dtype")) {
+    DALI_ENFORCE(mean_.size() == std_.size(), "mean and std: expected as many values in each");
+    for (const auto &l : {layout_, output_layout_})
+      DALI_ENFORCE(l.empty() || l == "HWC" || l == "CHW", "layouts: expected HWC, CHW or empty");
+    DALI_ENFORCE(dtype_ == DALIDataType::DALI_UINT8 || dtype_ == DALIDataType::DALI_FLOAT16 ||
+                     dtype_ == DALIDataType::DALI_FLOAT,
+                 "dtype: expected UINT8, FLOAT16 or FLOAT");
+  }
 
   // Checks the batch (num_classes only goes into the failure's tag) and describes the output.
   dali::OutputDesc Setup(const TensorList<CPUBackend> &images, int num_classes) {
@@ -160,6 +170,7 @@ class Pixels {
       if ((in_layout_ != "HWC" && in_layout_ != "CHW") || images.tensor_shape(i).size() != 3)
         Fail(kLayout, i, num_classes);
       if (images.tensor_shape(i) != images.tensor_shape(0)) Fail(kSameShape, i, num_classes);
+      if (images.tensor_shape(i).num_elements() == 0) Fail(kEmpty, i, num_classes);
       const int64_t channels = images.tensor_shape(i)[in_layout_ == "CHW" ? 0 : 2];
       if (!mean_.empty() && channels != static_cast<int64_t>(mean_.size()))
         Fail(kNormChannels, i, num_classes);
@@ -266,8 +277,8 @@ class Pixels {
       case DALIDataType::DALI_FLOAT16: return with_out(dali::float16{});
       case DALIDataType::DALI_FLOAT: return with_out(float{});
       default:
-        throw std::runtime_error("[dali_mixup images: expected uint8, float16 or float32, got " +
-                                    dali::to_string(images.type()) + "]");
+        throw std::runtime_error(std::string("[dali_mixup images: expected uint8, float16 or float32, got ") +
+                                 dali::GetBuiltinTypeName(images.type()) + "]");
     }
   }
 
@@ -289,19 +300,30 @@ class Mix : public dali::StatelessOperator<CPUBackend> {
         correct_lam_(spec.GetArgument<bool>("correct_lam")),
         smoothing_(spec.GetArgument<float>("label_smoothing")),
         minmax_(spec.GetRepeatedArgument<float>("minmax")),
-        pixels_(spec) {}
+        pixels_(spec) {
+    DALI_ENFORCE(num_classes_ >= 1 && mode_ >= kBatch && mode_ <= kElem && (mixup_ || cutmix_) &&
+                     (minmax_.empty() || minmax_.size() == 2),
+                 "num_classes >= 1, mode 0..2, mixup or cutmix, minmax empty or (lo, hi) expected");
+  }
 
  protected:
   bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
     const auto &images = ws.Input<CPUBackend>(0);
     const auto &labels = ws.Input<CPUBackend>(1);
     const int n = images.num_samples();
+    const int draws = 1 + (mixup_ && cutmix_) + (cutmix_ ? (minmax_.empty() ? 2 : 4) : 0);
+    DALI_ENFORCE(ws.NumInput() == 3 + (mode_ != kPair) + mixup_ + (cutmix_ && minmax_.empty()),
+                 "inputs: expected images, labels, uniform draws, then the permutation (not in "
+                 "pair mode), Mixup's Beta draw (with Mixup), CutMix's (with CutMix, no minmax)");
+    for (int i = 0; i < n; i++)
+      DALI_ENFORCE(ws.Input<CPUBackend>(2).tensor_shape(i).num_elements() >= draws,
+                   "uniform draws: expected " + std::to_string(draws) + " per sample");
     outputs.resize(6);
     outputs[0] = pixels_.Setup(images, num_classes_);
     for (int i = 0; i < n; i++) {
       const int64_t length = labels.tensor_shape(i).num_elements();
       if (length == 1) {
-        const double id = ValueAt(labels, i, 0);
+        const double id = std::round(ValueAt(labels, i, 0));  // NaN fails too
         if (!(id >= 0 && id < num_classes_)) Fail(kLabelRange, i, num_classes_);
       } else if (length != num_classes_) {
         Fail(kSoftLabelLength, i, num_classes_);
@@ -336,6 +358,7 @@ class Mix : public dali::StatelessOperator<CPUBackend> {
  private:
   // The parameters of every sample, as dali_mixup.params draws them (same float32 steps).
   std::vector<Sample> Draw(const dali::Workspace &ws, int n) const {
+    if (n == 0) return {};
     int next = 3;
     const TensorList<CPUBackend> &uniform = ws.Input<CPUBackend>(2);
     const TensorList<CPUBackend> *perm = mode_ == kPair ? nullptr : &ws.Input<CPUBackend>(next++);
@@ -398,8 +421,9 @@ class Mix : public dali::StatelessOperator<CPUBackend> {
     const auto &labels = ws.Input<CPUBackend>(1);
     auto &targets = ws.Output<CPUBackend>(1);
     const int n = labels.num_samples();
-    const float keep = 1.0f - smoothing_;
-    const float off = smoothing_ / num_classes_;
+    // As the Python side computes them: in double, then float32.
+    const float keep = static_cast<float>(1.0 - static_cast<double>(smoothing_));
+    const float off = static_cast<float>(static_cast<double>(smoothing_) / num_classes_);
     std::vector<float> smooth(static_cast<size_t>(n) * num_classes_);
     for (int i = 0; i < n; i++) {
       float *t = &smooth[static_cast<size_t>(i) * num_classes_];
