@@ -48,7 +48,7 @@ from benchmarks.synthetic import SyntheticSpec, default_cache_dir, ensure_datase
 from benchmarks.timing import Progress, check_fair, settle_batches, time_rounds, warm_up
 from pipelines import image_folder
 
-FULL = dict(batch_size=128, warmup=8, batches=16, repeats=5, max_other_share=QUIET_SHARE, patience=600.0)
+FULL = dict(batch_size=128, warmup=8, batches=24, repeats=7, max_other_share=QUIET_SHARE, patience=600.0)
 QUICK = dict(batch_size=32, warmup=2, batches=4, repeats=2, max_other_share=1.0, patience=0.0)
 FULL_DATA = SyntheticSpec(num_classes=10, images_per_class=128)
 QUICK_DATA = SyntheticSpec(num_classes=4, images_per_class=24)

@@ -26,7 +26,7 @@ class Graph(Protocol):
     def define(self, prob: DataNode | None, *, source: Source, runtime: Runtime,
                reader_name: str) -> tuple[DataNode, DataNode]:
         """Define ``(images, targets)`` in the current pipeline; ``prob``: the chance of
-        mixing per sample (float32 CPU DataNode), None without mixing."""
+        mixing per sample (float32 CPU DataNode), None for the mixing config's own."""
         ...
 
 
@@ -72,23 +72,22 @@ class PipelineSpec:
         """A new DALI pipeline with the graph defined (not built), checkpointing enabled.
 
         ``checkpoint``: from ``Pipeline.checkpoint()``, to resume where it was taken.
-        ``schedule``: the chance of mixing per iteration (default: ``mix.prob`` throughout);
-        ignored without ``mix``.
+        ``schedule``: the chance of mixing per iteration, fed by an external source where it
+        switches mixing off (default: ``mix.prob`` throughout); ignored without ``mix``.
         """
         rt = self.runtime
-        if self.mix is None:
-            schedule = None
-        elif schedule is None:
-            schedule = MixSchedule(prob=self.mix.prob, batch_size=rt.batch_size)
+        # A schedule that never switches mixing off is config.prob throughout: a constant,
+        # with no Python callback per iteration.
+        switches = self.mix is not None and schedule is not None and schedule.off_epoch is not None
 
-        # Conditionals let the mixing stage run, per sample, only the CutMix paste or only
-        # the Mixup blend, instead of both.
+        # Conditionals let the stage on DALI's operators (GPU images) run, per batch, only
+        # the CutMix paste or only the Mixup blend, instead of both.
         @pipeline_def(batch_size=rt.batch_size, num_threads=rt.num_threads,
                       device_id=rt.device_id, seed=rt.pipeline_seed, enable_checkpointing=True,
                       checkpoint=checkpoint, enable_conditionals=True)
         def graph():
             prob = None
-            if schedule is not None:
+            if switches:
                 prob = fn.external_source(source=schedule, batch=True, batch_info=True,
                                           dtype=types.FLOAT, ndim=0)
             return self.graph.define(prob, source=self.source, runtime=self.runtime,

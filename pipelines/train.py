@@ -55,7 +55,7 @@ class TrainGraph:
     def define(self, prob: DataNode | None, *, source: Source, runtime: Runtime,
                reader_name: str) -> tuple[DataNode, DataNode]:
         """Define the graph in the current pipeline; ``prob``: the mixing stage's chance of
-        mixing per sample (CPU float32), required with ``mix``."""
+        mixing per sample (CPU float32), None for ``mix.prob``."""
         encoded, labels = source.read(name=reader_name, shard_id=runtime.shard_id,
                                       num_shards=runtime.num_shards,
                                       shuffle_seed=runtime.reader_seed)
