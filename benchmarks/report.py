@@ -118,7 +118,7 @@ def render_markdown(report: dict) -> str:
         f"### {report['date'][:10]}: {m['cpu']}, {m['usable_cores']} cores, {gpu}",
         "",
         f"batch {s['batch_size']}, {s['image_size']} px, {s['workers']} threads/workers per contender, "
-        f"{s['repeats']} rounds of {s['batches']} timed batches after {s['warmup']} warm-up batches; "
+        f"{s['repeats']} rounds of {s['batches']} timed batches, each on a fresh instance after {s['warmup']} warm-up batches; "
         f"data: {'built-in synthetic set' if d['synthetic'] else d['root']} ({d['images']} images, "
         f"{d['classes']} classes); baseline recipe: {report['baseline_backend']}; code: {describe_commit(report['code'])}.",
         "",

@@ -12,9 +12,10 @@ number of CPU threads or worker processes. Contenders:
 4. ``dataloader-gpumix`` (only with a GPU): the same DataLoader without mixing, the batch
    copied to the GPU and mixed there, as NVIDIA's training examples do.
 
-Method: a warm-up per contender, then ``--repeats`` rounds; in each round every contender
-(in an order rotated from round to round) first drains what it prefetched while idle, then
-is timed over ``--batches`` batches. Full runs wait for other processes to leave the CPU
+Method: ``--repeats`` rounds; in each round every contender (in an order rotated from round
+to round) starts a fresh instance (pipeline or DataLoader), warms it up over ``--warmup``
+batches, times ``--batches`` batches and stops it: instances of one pipeline differ by a few
+percent in speed for as long as they live, so each round draws a new one. Full runs wait for other processes to leave the CPU
 before each timed round and run a round they disturbed again. Results go to a Markdown table on the terminal and, under ``--out``,
 to ``results.json`` (every figure and the machine), ``results.md`` and ``throughput.png``.
 """
@@ -45,7 +46,7 @@ from benchmarks.recipe import (
 )
 from benchmarks.report import build_report, describe_machine, write_outputs
 from benchmarks.synthetic import SyntheticSpec, default_cache_dir, ensure_dataset
-from benchmarks.timing import Progress, check_fair, settle_batches, time_rounds, warm_up
+from benchmarks.timing import Progress, check_fair, time_rounds
 from pipelines import image_folder
 
 FULL = dict(batch_size=128, warmup=8, batches=24, repeats=7, max_other_share=QUIET_SHARE, patience=600.0)
@@ -149,8 +150,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, metavar="N", default=len(os.sched_getaffinity(0)),
                         help="DALI threads and DataLoader worker processes, the same for every contender "
                              "(default: the usable cores, %(default)s)")
-    parser.add_argument("--warmup", type=int, metavar="N", help=f"untimed batches per contender before the "
-                        f"first round (default: {FULL['warmup']}, {QUICK['warmup']} with --quick)")
+    parser.add_argument("--warmup", type=int, metavar="N", help=f"untimed batches of each contender's fresh "
+                        f"instance in every round (default: {FULL['warmup']}, {QUICK['warmup']} with --quick)")
     parser.add_argument("--batches", type=int, metavar="N", help=f"timed batches per contender and round "
                         f"(default: {FULL['batches']}, {QUICK['batches']} with --quick)")
     parser.add_argument("--repeats", type=int, metavar="N", help=f"rounds, each running every contender in a "
@@ -191,14 +192,11 @@ def run(contenders: Sequence[Contender], settings: Settings, *, num_classes: int
     Returns each contender's round records and output description, and the round orders."""
     from tqdm import tqdm
 
-    streams = {c.key: c.open() for c in contenders}
-    per_contender = settings.warmup + settings.repeats * (settle_batches(settings.workers) + settings.batches)
+    per_contender = settings.repeats * (settings.warmup + settings.batches)
     with tqdm(total=per_contender * len(contenders), unit="batch", disable=None) as bar:
-        progress = Progress(bar)
-        outputs = warm_up(contenders, streams, batches=settings.warmup, progress=progress)
-        check_fair(outputs, batch_size=settings.batch_size, image_size=settings.image_size,
-                   num_classes=num_classes)
-        rounds, orders = time_rounds(contenders, streams, settings, progress=progress)
+        rounds, orders, outputs = time_rounds(contenders, settings, progress=Progress(bar))
+    check_fair(outputs, batch_size=settings.batch_size, image_size=settings.image_size,
+               num_classes=num_classes)
     return rounds, outputs, orders
 
 

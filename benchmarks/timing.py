@@ -3,6 +3,7 @@ machine, warm-up and interleaved timed rounds."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import time
@@ -123,12 +124,6 @@ def check_fair(outputs: dict[str, dict], *, batch_size: int, image_size: int, nu
                                f"got {targets['dtype']} {targets['shape']}")
 
 
-def settle_batches(workers: int) -> int:
-    """Batches to drain before timing a contender that sat idle: more than any loader prefetches
-    (a DataLoader queues 2 per worker, DALI 2 per pipeline), so timing starts from an empty queue."""
-    return 2 * workers + 2
-
-
 class Progress:
     """A tqdm bar on a terminal: one step per batch, the running contender (or a wait) beside it."""
 
@@ -147,24 +142,18 @@ class Progress:
         self.bar.refresh()
 
 
-def warm_up(
-    contenders: Sequence[Contender], streams: dict[str, Iterator[Batch]], *, batches: int, progress: Progress,
-) -> dict[str, dict]:
-    """Build pipelines, start workers and fill caches, in list order; return each contender's output."""
-    outputs = {}
-    for c in contenders:
-        outputs[c.key] = describe_output(next(streams[c.key]))
-        for _ in range(batches):
-            consume(next(streams[c.key]))
-            progress.step(c.key)
-    return outputs
+def warm_up(stream: Iterator[Batch], key: str, *, batches: int, progress: Progress) -> Batch:
+    """Build the pipeline or start the workers and fill queues and caches; return the last batch."""
+    batch = next(stream)
+    for _ in range(batches):
+        batch = next(stream)
+        consume(batch)
+        progress.step(key)
+    return batch
 
 
 def time_once(key: str, stream: Iterator[Batch], settings: Settings, progress: Progress) -> dict:
-    """Drain what the contender prefetched while idle, then time ``settings.batches`` batches."""
-    for _ in range(settle_batches(settings.workers)):
-        consume(next(stream))
-        progress.step(key)
+    """Time ``settings.batches`` batches of a warmed-up stream."""
     cpu, start, images = read_cpu(), time.perf_counter(), 0
     for _ in range(settings.batches):
         images += consume(next(stream))
@@ -182,24 +171,35 @@ def round_orders(contenders: Sequence[Contender], *, repeats: int, seed: int) ->
 
 
 def time_rounds(
-    contenders: Sequence[Contender], streams: dict[str, Iterator[Batch]], settings: Settings,
-    *, progress: Progress,
-) -> tuple[dict[str, list[dict]], list[list[str]]]:
-    """Per contender, one record per round (images/s, CPU figures, attempts, wait); and the round orders."""
+    contenders: Sequence[Contender], settings: Settings, *, progress: Progress,
+) -> tuple[dict[str, list[dict]], list[list[str]], dict[str, dict]]:
+    """Per contender, one record per round (images/s, CPU figures, attempts, wait); the round
+    orders; and each contender's output description.
+
+    Every round runs a fresh instance of each contender, warmed up anew and closed after: two
+    instances of one DALI pipeline in one process differ by a few percent in speed for as long
+    as they live (where their buffers land in memory), which more rounds of one instance would
+    not average out.
+    """
     gate = QuietGate(max_share=settings.max_other_share, patience=settings.patience)
     rounds: dict[str, list[dict]] = {c.key: [] for c in contenders}
+    outputs: dict[str, dict] = {}
     orders = round_orders(contenders, repeats=settings.repeats, seed=settings.seed)
     for order in orders:
         for c in order:
+            stream = c.open()
+            outputs[c.key] = describe_output(warm_up(stream, c.key, batches=settings.warmup, progress=progress))
             waited = 0.0
             for attempt in range(1, REDOS + 2):
                 waited += gate.wait(progress.show)
-                record = time_once(c.key, streams[c.key], settings, progress)
+                record = time_once(c.key, stream, settings, progress)
                 if attempt > REDOS or gate.accepts(record["other_cpu_share"]):
                     break
-                progress.grow(settle_batches(settings.workers) + settings.batches)
+                progress.grow(settings.batches)
+            stream.close()  # stops the pipeline or the workers before the next contender runs
+            gc.collect()
             rounds[c.key].append({**record, "attempts": attempt, "waited_s": round(waited, 1)})
-    return rounds, [[c.key for c in order] for order in orders]
+    return rounds, [[c.key for c in order] for order in orders], outputs
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
