@@ -14,8 +14,9 @@ number of CPU threads or worker processes. Contenders:
 
 Method: ``--repeats`` rounds; in each round every contender (in an order rotated from round
 to round) starts a fresh instance (pipeline or DataLoader), warms it up over ``--warmup``
-batches, times ``--batches`` batches and stops it: instances of one pipeline differ by a few
-percent in speed for as long as they live, so each round draws a new one. Full runs wait for other processes to leave the CPU
+batches, drains what it prefetched while a full run checked the machine for quiet, times
+``--batches`` batches and stops it: instances of one pipeline differ by a few percent in
+speed for as long as they live, so each round draws a new one. Full runs wait for other processes to leave the CPU
 before each timed round and run a round they disturbed again. Results go to a Markdown table on the terminal and, under ``--out``,
 to ``results.json`` (every figure and the machine), ``results.md`` and ``throughput.png``.
 """
@@ -46,7 +47,7 @@ from benchmarks.recipe import (
 )
 from benchmarks.report import build_report, describe_machine, write_outputs
 from benchmarks.synthetic import SyntheticSpec, default_cache_dir, ensure_dataset
-from benchmarks.timing import Progress, check_fair, time_rounds
+from benchmarks.timing import Progress, check_fair, settle_batches, time_rounds
 from pipelines import image_folder
 
 FULL = dict(batch_size=128, warmup=8, batches=24, repeats=7, max_other_share=QUIET_SHARE, patience=600.0)
@@ -108,7 +109,8 @@ def dali_stream(data: DataInfo, settings: Settings, *, mixing: bool) -> Iterator
 
 
 def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> list[Contender]:
-    """The contenders this machine can run; DataLoaders first so their workers fork before DALI starts threads."""
+    """The contenders this machine can run. Each round starts and stops its own instance of each,
+    so a DataLoader's workers never fork beside a live DALI pipeline's threads."""
     recipe = "torchvision" if backend == "torchvision" else "Pillow + torch"
     contenders = [
         Contender(REFERENCE, 3, f"DataLoader, {recipe}, mixing in collate_fn",
@@ -192,11 +194,15 @@ def run(contenders: Sequence[Contender], settings: Settings, *, num_classes: int
     Returns each contender's round records and output description, and the round orders."""
     from tqdm import tqdm
 
-    per_contender = settings.repeats * (settings.warmup + settings.batches)
+    per_contender = settings.repeats * (max(settings.warmup, 1) + settle_batches(settings.workers)
+                                        + settings.batches)
+
+    def check(outputs: dict[str, dict]) -> None:
+        check_fair(outputs, batch_size=settings.batch_size, image_size=settings.image_size,
+                   num_classes=num_classes)
+
     with tqdm(total=per_contender * len(contenders), unit="batch", disable=None) as bar:
-        rounds, orders, outputs = time_rounds(contenders, settings, progress=Progress(bar))
-    check_fair(outputs, batch_size=settings.batch_size, image_size=settings.image_size,
-               num_classes=num_classes)
+        rounds, orders, outputs = time_rounds(contenders, settings, progress=Progress(bar), check=check)
     return rounds, outputs, orders
 
 

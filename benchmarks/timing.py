@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 from benchmarks.recipe import Batch, Contender, Settings
+from dali_mixup.memory import release_free_memory
 
 REDOS = 2  # times a round disturbed by other processes is run again
 
@@ -143,17 +144,27 @@ class Progress:
 
 
 def warm_up(stream: Iterator[Batch], key: str, *, batches: int, progress: Progress) -> Batch:
-    """Build the pipeline or start the workers and fill queues and caches; return the last batch."""
-    batch = next(stream)
-    for _ in range(batches):
+    """Build the pipeline or start the workers, then run ``batches`` batches (at least one, the
+    one returned) to fill caches."""
+    for _ in range(max(batches, 1)):
         batch = next(stream)
         consume(batch)
         progress.step(key)
     return batch
 
 
+def settle_batches(workers: int) -> int:
+    """Batches to drain before timing a contender that sat idle (its warm-up done, while the
+    machine was checked for quiet): more than any loader prefetches (a DataLoader queues 2 per
+    worker, DALI 2 per pipeline), so that timing starts from an empty queue."""
+    return 2 * workers + 2
+
+
 def time_once(key: str, stream: Iterator[Batch], settings: Settings, progress: Progress) -> dict:
-    """Time ``settings.batches`` batches of a warmed-up stream."""
+    """Drain what the contender prefetched while idle, then time ``settings.batches`` batches."""
+    for _ in range(settle_batches(settings.workers)):
+        consume(next(stream))
+        progress.step(key)
     cpu, start, images = read_cpu(), time.perf_counter(), 0
     for _ in range(settings.batches):
         images += consume(next(stream))
@@ -172,9 +183,11 @@ def round_orders(contenders: Sequence[Contender], *, repeats: int, seed: int) ->
 
 def time_rounds(
     contenders: Sequence[Contender], settings: Settings, *, progress: Progress,
+    check: Callable[[dict[str, dict]], None],
 ) -> tuple[dict[str, list[dict]], list[list[str]], dict[str, dict]]:
     """Per contender, one record per round (images/s, CPU figures, attempts, wait); the round
-    orders; and each contender's output description.
+    orders; and each contender's output description, which ``check`` sees after the first
+    round, before the others are timed.
 
     Every round runs a fresh instance of each contender, warmed up anew and closed after: two
     instances of one DALI pipeline in one process differ by a few percent in speed for as long
@@ -195,10 +208,13 @@ def time_rounds(
                 record = time_once(c.key, stream, settings, progress)
                 if attempt > REDOS or gate.accepts(record["other_cpu_share"]):
                     break
-                progress.grow(settings.batches)
+                progress.grow(settle_batches(settings.workers) + settings.batches)
             stream.close()  # stops the pipeline or the workers before the next contender runs
             gc.collect()
+            release_free_memory()  # every instance starts from a similar heap
             rounds[c.key].append({**record, "attempts": attempt, "waited_s": round(waited, 1)})
+        if len(outputs) == len(contenders) and order is orders[0]:
+            check(outputs)
     return rounds, [[c.key for c in order] for order in orders], outputs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -116,9 +117,12 @@ class MixConfig:
 
 
 def _channel_values(field: str, value: object, *, positive: bool) -> tuple[float, ...]:
+    """A non-empty sequence or 1-D array of finite reals (numpy scalars too), as floats."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
     ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                  and (v > 0 or not positive) for v in value))
+          and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                  and math.isfinite(v) and (v > 0 or not positive) for v in value))
     if not ok:
         _fail_normalize(field, f"a non-empty sequence of finite{' positive' if positive else ''} "
                         "numbers, one per channel", value)

@@ -55,6 +55,10 @@ class MixInputError(ValueError):
     """A batch that the mixing stage cannot mix: wrong layout, ragged shapes or bad labels."""
 
 
+# The most classes a failed check can encode in int32 with the largest check code.
+MAX_CLASSES = ((2**31 - 2) // max(Check) - 1) // _KINDS - _BASE
+
+
 def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
     """Return a float32 scalar 0 per sample (CPU) that makes the pipeline fail where ``code``
     (CPU int32 scalar per sample: 0, or the value of the failed ``Check``) is not 0.
@@ -62,6 +66,9 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
     Add the result to a value the outputs depend on, so that DALI neither prunes the check
     nor runs the outputs without it.
     """
+    if num_classes > MAX_CLASSES:
+        raise ValueError(f"mix: num_classes: on DALI's operators (GPU images, or CPU ones without "
+                         f"the stage's CPU operator) at most {MAX_CLASSES:,}, got {num_classes:,}")
     requested = 1 + code * (1 + _KINDS * (_BASE + num_classes))
     token = fn.reshape(fn.cast(code, dtype=types.FLOAT) * 0.0, shape=fn.stack(requested))
     return fn.reshape(token, shape=[])

@@ -17,7 +17,9 @@ from .schedule import MixSchedule
 if TYPE_CHECKING:
     from pipelines import PipelineSpec
 
-_STATE_VERSION = 1
+# 2: the graphs changed (the stage's CPU operator; no chance-of-mixing source without
+# mixup_off_epoch), so DALI checkpoints of version 1 do not fit them.
+_STATE_VERSION = 2
 
 
 class DALILoader:
@@ -166,7 +168,7 @@ class DALILoader:
     def _restart(self, checkpoint: bytes | None) -> None:
         spec = self._spec
         schedule = None
-        if spec.mix is not None:
+        if spec.mix is not None and self._off_epoch is not None:  # else mix.prob throughout
             schedule = MixSchedule(prob=spec.mix.prob, batch_size=spec.batch_size,
                                    iters_per_epoch=spec.iters_per_epoch,
                                    epoch_offset=self._epoch_offset, off_epoch=self._off_epoch)

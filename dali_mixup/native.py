@@ -20,7 +20,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -90,6 +89,14 @@ def _cpu() -> str:
     return "\n".join(sorted({line for line in lines if line.startswith(_CPU_LINES)}))
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def build() -> Path:
     """The compiled operator library, built now unless the cache holds it."""
     compiler = _compiler()
@@ -102,14 +109,15 @@ def build() -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     failed = target.parent / "failed.txt"
-    waiting_since = time.time()
+    before = _stamp(failed)
     with open(target.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the others wait and then find it
         if target.is_file():
             return target
-        # A build that failed while this process waited fails it too, rather than each
-        # waiting process compiling again in turn; a later start tries afresh.
-        if failed.is_file() and failed.stat().st_mtime >= waiting_since:
+        # A build that failed while this process waited (the marker changed meanwhile) fails
+        # it too, rather than each waiting process compiling again in turn; a later start
+        # tries afresh. Compared by the file's own stamp: no clocks of other machines.
+        if failed.is_file() and _stamp(failed) != before:
             raise BuildError(failed.read_text())
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             partial = Path(tmp) / target.name

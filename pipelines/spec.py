@@ -72,13 +72,11 @@ class PipelineSpec:
         """A new DALI pipeline with the graph defined (not built), checkpointing enabled.
 
         ``checkpoint``: from ``Pipeline.checkpoint()``, to resume where it was taken.
-        ``schedule``: the chance of mixing per iteration, fed by an external source where it
-        switches mixing off (default: ``mix.prob`` throughout); ignored without ``mix``.
+        ``schedule``: the chance of mixing per iteration, fed by an external source (default:
+        ``mix.prob`` throughout, a constant); ignored without ``mix``.
         """
         rt = self.runtime
-        # A schedule that never switches mixing off is config.prob throughout: a constant,
-        # with no Python callback per iteration.
-        switches = self.mix is not None and schedule is not None and schedule.off_epoch is not None
+        use_schedule = self.mix is not None and schedule is not None
 
         # Conditionals let the stage on DALI's operators (GPU images) run, per batch, only
         # the CutMix paste or only the Mixup blend, instead of both.
@@ -87,7 +85,7 @@ class PipelineSpec:
                       checkpoint=checkpoint, enable_conditionals=True)
         def graph():
             prob = None
-            if switches:
+            if use_schedule:
                 prob = fn.external_source(source=schedule, batch=True, batch_info=True,
                                           dtype=types.FLOAT, ndim=0)
             return self.graph.define(prob, source=self.source, runtime=self.runtime,

@@ -159,3 +159,47 @@ def test_synthetic_set_is_deterministic_photo_sized_and_cached(tmp_path):
     other = synthetic.ensure_dataset(synthetic.SyntheticSpec(num_classes=2, images_per_class=3, seed=8),
                                      cache_dir=tmp_path / "a", workers=1)
     assert other != first and (other / files[0]).read_bytes() != (first / files[0]).read_bytes()
+
+
+def test_every_round_times_a_fresh_instance_after_draining_its_queue():
+    """Each contender-round opens a new stream, warms it up, drains what it may have prefetched
+    while the machine was checked for quiet, times, and closes it; outputs are checked once,
+    after the first round."""
+    timing = load_benchmark("timing")
+    recipe = load_benchmark("recipe")
+    opened, closed, drawn = [], [], {}
+
+    def make(key):
+        def open_stream():
+            opened.append(key)
+            drawn[len(opened)] = 0
+
+            def stream(n=len(opened)):
+                try:
+                    while True:
+                        drawn[n] += 1
+                        yield torch.zeros(2, 3, 4, 4), torch.zeros(2, 5)
+                finally:
+                    closed.append(n)
+            return stream()
+        return recipe.Contender(key, 1, key, open_stream)
+
+    settings = recipe.Settings(batch_size=2, image_size=4, workers=3, warmup=2, batches=5, repeats=3,
+                               seed=0, max_other_share=1.0, patience=0.0)
+    checks = []
+
+    class Bar:
+        total = 0
+
+        def set_postfix_str(self, *args, **kwargs): ...
+
+        def update(self): ...
+
+        def refresh(self): ...
+
+    rounds, orders, outputs = timing.time_rounds(
+        [make("a"), make("b")], settings, progress=timing.Progress(Bar()), check=checks.append)
+    assert len(opened) == 6 and sorted(closed) == list(range(1, 7)), "one fresh instance per round, closed"
+    assert all(n == 2 + timing.settle_batches(3) + 5 for n in drawn.values())
+    assert len(checks) == 1 and set(checks[0]) == {"a", "b"}
+    assert [len(rounds[k]) for k in ("a", "b")] == [3, 3] and len(orders) == 3

@@ -112,14 +112,15 @@ def state_round_trip(state: dict) -> dict:
     return torch.load(io.BytesIO(buffer.getvalue()))
 
 
+@pytest.mark.parametrize("off_epoch", [2, None], ids=["mixing-off-from-epoch-2", "mixing-throughout"])
 @pytest.mark.parametrize("skip", [5, 3, 0], ids=["mid-epoch", "epoch-boundary", "fresh"])
-def test_resume_from_state_dict_yields_the_same_batches(make_file_list, skip) -> None:
-    # 11 samples, batches of 4: 3 per epoch, the last one partial; mixing off from epoch 2.
+def test_resume_from_state_dict_yields_the_same_batches(make_file_list, skip, off_epoch) -> None:
+    # 11 samples, batches of 4: 3 per epoch, the last one partial.
     path = make_file_list(11)
 
     def make() -> DALILoader:
         return DALILoader(train_pipeline(path, batch_size=4, image_size=8, mix=BOTH, seed=9),
-                          mixup_off_epoch=2)
+                          mixup_off_epoch=off_epoch)
 
     def stream(loader: DALILoader, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out = []
@@ -196,6 +197,8 @@ def test_load_state_dict_errors(make_file_list) -> None:
     state = DALILoader(train_pipeline(path, batch_size=4, image_size=8)).state_dict()
     with pytest.raises(ValueError, match=r"load_state_dict: expected a dict from DALILoader\.state_dict\(\)"):
         DALILoader(train_pipeline(path, batch_size=4, image_size=8)).load_state_dict({"epoch": 1})
+    with pytest.raises(ValueError, match=r"load_state_dict: expected a dict from DALILoader\.state_dict\(\) \(version 2"):
+        DALILoader(train_pipeline(path, batch_size=4, image_size=8)).load_state_dict({**state, "version": 1})
     with pytest.raises(ValueError, match=r"load_state_dict: the state comes from a loader with other "
                                          r"settings: .*'batch_size': 4.*'batch_size': 2"):
         DALILoader(train_pipeline(path, batch_size=2, image_size=8)).load_state_dict(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,7 +22,7 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess:
                           text=True, env={**os.environ, **env}, timeout=300)
 
 
-def test_parallel_processes_share_one_cached_build(tmp_path):
+def test_parallel_processes_share_one_cached_build(tmp_path, monkeypatch):
     """As under torchrun: processes that start together build once and load the same file."""
     code = "from dali_mixup import native; print(native.build())"
     env = {**os.environ, "DALI_MIXUP_CACHE": str(tmp_path)}
@@ -32,11 +33,17 @@ def test_parallel_processes_share_one_cached_build(tmp_path):
     assert paths[0] == paths[1] and paths[0].parent.parent == tmp_path and paths[0].is_file()
     assert list(tmp_path.glob("*/*.so")) == [paths[0]], "one library, no leftovers of a second build"
     built = paths[0].stat().st_mtime_ns
-    os.environ["DALI_MIXUP_CACHE"] = str(tmp_path)
-    try:
-        assert native.build() == paths[0] and paths[0].stat().st_mtime_ns == built  # from the cache
-    finally:
-        del os.environ["DALI_MIXUP_CACHE"]
+    monkeypatch.setenv("DALI_MIXUP_CACHE", str(tmp_path))
+    assert native.build() == paths[0] and paths[0].stat().st_mtime_ns == built  # from the cache
+
+
+def test_with_a_compiler_the_stage_uses_its_cpu_operator():
+    """Else the "cpu" tests would quietly test DALI's operators twice."""
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        pytest.skip("no C++ compiler on this machine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.available() is True
 
 
 def test_a_failed_compile_reports_the_compilers_output(tmp_path, monkeypatch):
@@ -98,6 +105,16 @@ def _fake_compiler(path: Path, *, fails: bool) -> Path:
     return path
 
 
+def _wait_until_blocked_on_a_lock(pid: int) -> None:
+    """Until /proc/locks lists process ``pid`` as waiting for a lock (a line with "->")."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any("->" in line and f" {pid} " in line for line in Path("/proc/locks").read_text().splitlines()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never waited for the lock")
+
+
 def test_a_build_that_fails_while_others_wait_fails_them_without_compiling_again(tmp_path, monkeypatch):
     """Ranks queued on the lock take the failure they waited for; a later start retries."""
     compiler = _fake_compiler(tmp_path / "c++", fails=True)
@@ -111,15 +128,12 @@ def test_a_build_that_fails_while_others_wait_fails_them_without_compiling_again
         fcntl.flock(lock, fcntl.LOCK_EX)  # a build in progress
         waiter = subprocess.Popen([sys.executable, "-c", "from dali_mixup import native; native.build()"],
                                   stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-        time.sleep(1)  # the waiter starts and queues on the lock
-        marker = key_dir / "failed.txt"
-        marker.write_text("compiling mix_op.cc failed:\nthe first rank's reason")
-        # Dated after whenever the waiter began waiting, however slowly it started.
-        os.utime(marker, (time.time() + 600, time.time() + 600))
+        _wait_until_blocked_on_a_lock(waiter.pid)
+        (key_dir / "failed.txt").unlink()
+        (key_dir / "failed.txt").write_text("compiling mix_op.cc failed:\nthe first rank's reason")
     _, err = waiter.communicate(timeout=120)
     assert waiter.returncode != 0 and "the first rank's reason" in err
     assert (tmp_path / "c++.log").read_text().count("compile") == 1, "the waiter did not compile"
-    os.utime(marker, (time.time() - 600, time.time() - 600))
     with pytest.raises(native.BuildError, match="no such header"):
         native.build()  # started after the failure: compiles again
     assert (tmp_path / "c++.log").read_text().count("compile") == 2

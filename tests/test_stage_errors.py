@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from nvidia.dali import fn, pipeline_def, types
 
-from _mixrun import class_ids, cuda_available, random_images, run_mix
+from _mixrun import class_ids, composed, cuda_available, random_images, run_mix
 from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup
-from dali_mixup.errors import _MESSAGES, Check, explain
+from dali_mixup.errors import _MESSAGES, MAX_CLASSES, Check, explain
 
 
 @pytest.mark.parametrize("options, message", [
@@ -210,7 +210,7 @@ def test_images_of_another_type_are_refused_clearly():
         run_mix(images, class_ids(2), MixConfig(num_classes=2))
 
 
-@pytest.mark.parametrize("num_classes", [1, 1000, 400_000, 1_000_000, 30_000_000])
+@pytest.mark.parametrize("num_classes", [1, 1000, 400_000, 1_000_000, MAX_CLASSES])
 @pytest.mark.parametrize("check", list(Check))
 def test_failed_check_decodes_to_its_message_for_any_number_of_classes(check, num_classes):
     """The failing reshape's requested size carries the check and num_classes; it must come
@@ -317,17 +317,27 @@ def test_prob_of_any_numeric_type_is_taken(prob_dtype):
     def pipe():
         x = fn.external_source(source=lambda: images, batch=True, layout="HWC")
         y = fn.external_source(source=lambda: labels, batch=True)
-        prob = fn.external_source(source=lambda: [np.array(1, prob_dtype)] * 4, batch=True)
-        _, _, params = mix(x, y, MixConfig(num_classes=4), prob=prob, return_params=True)
+        prob = fn.external_source(source=lambda: [np.array(0, prob_dtype)] * 4, batch=True)
+        _, _, params = mix(x, y, MixConfig(num_classes=4, prob=1.0), prob=prob, return_params=True)
         return params.partner
 
     p = pipe()
     p.build()
     partners = np.array(p.run()[0].as_tensor())
-    assert (partners != np.arange(4)).all(), "prob 1: every sample mixed"
+    np.testing.assert_array_equal(partners, np.arange(4), err_msg="prob 0 (config: 1): nothing mixed")
 
 
 def test_bool_labels_are_class_ids_0_and_1():
     labels = [np.array([v]) for v in (True, False, True, False)]
     r = run_mix(random_images(4), labels, MixConfig(num_classes=2, label_smoothing=0.0), prob=0.0)[0]
     np.testing.assert_array_equal(r.targets, np.eye(2, dtype=np.float32)[[1, 0, 1, 0]])
+
+
+def test_more_classes_than_dalis_operators_can_report_is_refused_there_only():
+    """The CPU operator reports any class count; DALI's operators encode it in an int32."""
+    config = MixConfig(num_classes=MAX_CLASSES + 1)
+    with composed(), pytest.raises(ValueError, match=re.escape(
+            f"mix: num_classes: on DALI's operators (GPU images, or CPU ones without the stage's "
+            f"CPU operator) at most {MAX_CLASSES:,}, got {MAX_CLASSES + 1:,}")):
+        _define(lambda x, y: mix(x, y, config))
+    _define(lambda x, y: mix(x, y, config))

@@ -80,6 +80,12 @@ def test_images_with_another_channel_count_than_normalize_are_refused(device):
                 normalize=normalize)
 
 
+def test_normalize_takes_sequences_arrays_and_numpy_scalars_alike():
+    a = Normalize(mean=np.array(MEAN, np.float32), std=[np.float64(v) for v in STD])
+    b = Normalize(mean=list(np.float32(MEAN)), std=STD)
+    assert a == b and a.mean == tuple(float(v) for v in np.float32(MEAN)) and a.layout == "CHW"
+
+
 @pytest.mark.parametrize("options, message", [
     ({"mean": (), "std": (1.0,)}, "Normalize.mean: expected a non-empty sequence of finite numbers, one per channel, got ()"),
     ({"mean": (0.0, "1"), "std": (1.0, 1.0)}, "Normalize.mean: expected a non-empty sequence of finite numbers"),
