@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from nvidia.dali import fn, pipeline_def, types
 
-from dali_mixup import MixConfig, mix, translate_errors
+from dali_mixup import MixConfig, mix, native, translate_errors
 
 
 def cuda_available() -> bool:
@@ -36,6 +36,11 @@ def composed() -> Iterator[None]:
         else:
             os.environ["DALI_MIXUP_FUSED"] = before
 
+
+# For tests of what only the stage's CPU operator does (test_native.py fails where a compiler
+# exists but the operator does not build).
+needs_cpu_operator = pytest.mark.skipif(not native.available(),
+                                        reason="the stage's CPU operator is unavailable here")
 
 # Where the stage runs: the CPU operator ("cpu"), DALI's operators on the CPU
 # ("cpu-composed", the GPU path's parameters and checks) and on the GPU.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from nvidia.dali import fn, pipeline_def, types
 
-from _mixrun import class_ids, composed, cuda_available, random_images, run_mix
+from _mixrun import class_ids, composed, cuda_available, needs_cpu_operator, random_images, run_mix
 from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup
 from dali_mixup.errors import _MESSAGES, MAX_CLASSES, Check, explain
 
@@ -159,6 +159,7 @@ def test_images_without_layout_are_refused_unless_layout_is_given(device):
     assert r.images.shape == (2, 3, 12, 16)
 
 
+@needs_cpu_operator
 @pytest.mark.parametrize("config", [MixConfig(num_classes=2),
                                     MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=2)])
 @pytest.mark.parametrize("layout", [None, "HWC"])
@@ -174,6 +175,7 @@ def test_float16_images_without_dtype_float16_are_refused_clearly_by_dalis_opera
     assert r.images.dtype == np.float32
 
 
+@needs_cpu_operator
 def test_cutmix_on_chw_images_with_more_than_four_channels_is_refused_by_dalis_operators():
     """DALI's paste works plane by plane, up to 4; the stage's CPU operator takes any count."""
     images = random_images(2, shape=(5, 6, 6))
@@ -204,6 +206,7 @@ def test_the_cpu_operators_tags_become_plain_messages(tag, message):
     assert isinstance(error, MixInputError) and str(error) == message
 
 
+@needs_cpu_operator
 def test_images_of_another_type_are_refused_clearly():
     images = [np.zeros((4, 4, 3), np.int32)] * 2
     with pytest.raises(MixInputError, match="mix: images: expected uint8, float16 or float32, got"):
@@ -309,6 +312,7 @@ def test_empty_images_are_refused(shape, device):
         run_mix(images, class_ids(2), MixConfig(num_classes=2), device=device, layout="HWC")
 
 
+@needs_cpu_operator
 @pytest.mark.parametrize("prob_dtype", [np.float64, np.int32])
 def test_prob_of_any_numeric_type_is_taken(prob_dtype):
     images, labels = random_images(4), class_ids(4)
@@ -327,12 +331,14 @@ def test_prob_of_any_numeric_type_is_taken(prob_dtype):
     np.testing.assert_array_equal(partners, np.arange(4), err_msg="prob 0 (config: 1): nothing mixed")
 
 
+@needs_cpu_operator
 def test_bool_labels_are_class_ids_0_and_1():
     labels = [np.array([v]) for v in (True, False, True, False)]
     r = run_mix(random_images(4), labels, MixConfig(num_classes=2, label_smoothing=0.0), prob=0.0)[0]
     np.testing.assert_array_equal(r.targets, np.eye(2, dtype=np.float32)[[1, 0, 1, 0]])
 
 
+@needs_cpu_operator
 def test_more_classes_than_dalis_operators_can_report_is_refused_there_only():
     """The CPU operator reports any class count; DALI's operators encode it in an int32."""
     config = MixConfig(num_classes=MAX_CLASSES + 1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from nvidia.dali import fn, pipeline_def, types
 
-from _mixrun import DEVICES, class_ids, composed, random_images, run_mix
+from _mixrun import DEVICES, class_ids, composed, needs_cpu_operator, random_images, run_mix
 from dali_mixup import MixConfig, MixInputError, Normalize, mix, normalize, translate_errors
 
 MEAN, STD = (123.7, 116.3, 103.5), (58.4, 57.1, 57.4)
@@ -149,6 +149,7 @@ def test_normalize_alone_is_the_formula(in_layout, out_layout, dtype, device):
     np.testing.assert_allclose(out.astype(np.float32), expected, rtol=tol, atol=tol)
 
 
+@needs_cpu_operator
 def test_normalize_alone_equals_mix_with_nothing_mixed_bit_for_bit():
     """A pipeline without mixing differs from one with mixing by the mixing alone."""
     images = random_images(4, shape=(8, 10, 3))
@@ -158,6 +159,7 @@ def test_normalize_alone_equals_mix_with_nothing_mixed_bit_for_bit():
     np.testing.assert_array_equal(r.images, alone)
 
 
+@needs_cpu_operator
 def test_normalize_alone_refuses_bad_batches_clearly():
     """On the CPU operator; elsewhere ``fn.crop_mirror_normalize`` reports its own errors."""
     with pytest.raises(MixInputError, match="images must have layout 'HWC' or 'CHW'"):
