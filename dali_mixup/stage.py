@@ -12,6 +12,7 @@ arithmetic on the images' device.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
