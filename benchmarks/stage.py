@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -49,21 +48,6 @@ def _pipeline(body: Callable, *, batch: np.ndarray, labels: np.ndarray, layout: 
     p = pipe()
     p.build()
     return p
-
-
-@contextlib.contextmanager
-def _dalis_operators(on: bool):
-    """Define pipelines with DALI's operators instead of the stage's CPU operator."""
-    before = os.environ.get("DALI_MIXUP_FUSED")
-    if on:
-        os.environ["DALI_MIXUP_FUSED"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("DALI_MIXUP_FUSED", None)
-        else:
-            os.environ["DALI_MIXUP_FUSED"] = before
 
 
 def _time(pipe, iterations: int, repeats: int) -> list[float]:
@@ -108,7 +92,7 @@ def main() -> None:
             contenders[f"{name}, DALI's operators"] = (body, True)
     pipes = {}
     for name, (body, dalis) in contenders.items():
-        with _dalis_operators(dalis):
+        with native.dalis_operators() if dalis else contextlib.nullcontext():
             pipes[name] = _pipeline(body, batch=batch, labels=None, layout=args.layout,
                                     device=args.device, threads=args.threads)
     # Interleave repeats so drift on a shared machine hits every contender alike.

@@ -152,3 +152,9 @@ class Normalize:
             _fail_normalize("std", f"{len(self.mean)} values, as many as mean", self.std)
         if self.layout not in ("HWC", "CHW"):
             _fail_normalize("layout", "'HWC' or 'CHW'", self.layout)
+
+    @property
+    def arguments(self) -> dict[str, object]:
+        """``mean``, ``std`` and ``output_layout`` as ``fn.crop_mirror_normalize`` (and the
+        stage's CPU operator) take them."""
+        return {"mean": list(self.mean), "std": list(self.std), "output_layout": self.layout}

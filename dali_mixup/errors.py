@@ -84,6 +84,10 @@ _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 _HALF = re.compile(r"(data type not supported, DALIDataType|Unsupported input type): float16")
 
 
+def _failed(kind: int, sample: int | str, num_classes: int) -> MixInputError:
+    return MixInputError(f"mix: {_MESSAGES[Check(kind)].format(sample=sample, num_classes=num_classes)}")
+
+
 def explain(error: BaseException) -> MixInputError | None:
     """The ``MixInputError`` a failed check caused, or None for any other error."""
     text = str(error)
@@ -92,8 +96,7 @@ def explain(error: BaseException) -> MixInputError | None:
                              "(the stage then blends in float32 and returns float16)")
     fused = _FUSED.search(text)
     if fused is not None and int(fused.group(1)) in _MESSAGES:
-        kind, sample, num_classes = (int(g) for g in fused.groups())
-        return MixInputError(f"mix: {_MESSAGES[Check(kind)].format(sample=sample, num_classes=num_classes)}")
+        return _failed(*(int(g) for g in fused.groups()))
     fused_type = _FUSED_TYPE.search(text)
     if fused_type is not None:
         return MixInputError(f"mix: {fused_type.group(1)}")
@@ -109,8 +112,7 @@ def explain(error: BaseException) -> MixInputError | None:
     num_classes = (encoded // kind - 1) // _KINDS - _BASE
     if num_classes < 0:
         return None
-    message = _MESSAGES[Check(kind)].format(sample=sample.group(1), num_classes=num_classes)
-    return MixInputError(f"mix: {message}")
+    return _failed(kind, sample.group(1), num_classes)
 
 
 @contextlib.contextmanager

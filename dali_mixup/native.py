@@ -11,6 +11,7 @@ to float rounding) more slowly. ``DALI_MIXUP_FUSED=0`` asks for that path on pur
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import nvidia.dali as dali
@@ -73,10 +75,11 @@ def _compiler() -> str:
     raise BuildError("no C++ compiler found (tried $CXX, g++, c++, clang++)")
 
 
-def _command(compiler: str, output: Path) -> list[str]:
+def _command(compiler: str) -> list[str]:
+    """The compile command, less ``-o OUTPUT``."""
     includes = [f"-I{path}" for path in _cuda_includes()]
     return [compiler, *_FLAGS, *sysconfig.get_compile_flags(), *includes, str(SOURCE),
-            "-o", str(output), *sysconfig.get_link_flags()]
+            *sysconfig.get_link_flags()]
 
 
 def _cpu() -> str:
@@ -101,7 +104,7 @@ def build() -> Path:
     """The compiled operator library, built now unless the cache holds it."""
     compiler = _compiler()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    command = _command(compiler, Path("out.so"))
+    command = _command(compiler)
     key = hashlib.sha256("\0".join([SOURCE.read_text(), dali.__version__, version, _cpu(),
                                     *command]).encode()).hexdigest()[:16]
     target = cache_dir() / key / "libdali_mixup_ops.so"
@@ -122,8 +125,8 @@ def build() -> Path:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             partial = Path(tmp) / target.name
             try:
-                done = subprocess.run(_command(compiler, partial), capture_output=True, text=True,
-                                      timeout=_COMPILE_SECONDS)
+                done = subprocess.run([*command, "-o", str(partial)], capture_output=True,
+                                      text=True, timeout=_COMPILE_SECONDS)
                 reason = None if done.returncode == 0 else f"compiling {SOURCE.name} failed:\n{done.stderr[-4000:]}"
             except subprocess.TimeoutExpired:
                 reason = f"compiling {SOURCE.name} took over {_COMPILE_SECONDS} s"
@@ -132,6 +135,21 @@ def build() -> Path:
                 raise BuildError(reason)
             os.replace(partial, target)
     return target
+
+
+@contextlib.contextmanager
+def dalis_operators() -> Iterator[None]:
+    """Pipelines defined inside use DALI's own operators instead of the stage's CPU operator
+    (``DALI_MIXUP_FUSED=0``, restored after)."""
+    before = os.environ.get("DALI_MIXUP_FUSED")
+    os.environ["DALI_MIXUP_FUSED"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["DALI_MIXUP_FUSED"]
+        else:
+            os.environ["DALI_MIXUP_FUSED"] = before
 
 
 def available() -> bool:

@@ -28,9 +28,7 @@ def normalize(images: DataNode, config: Normalize, *, layout: Layout | None = No
     if dtype not in _DTYPES:
         raise ValueError(f"normalize: dtype: expected types.FLOAT or types.FLOAT16, got {dtype!r}")
     if images.device == "cpu" and native.available():
-        return fn.dali_mixup_normalize(images, layout=layout or "", output_layout=config.layout,
-                                       mean=list(config.mean), std=list(config.std), dtype=dtype)
+        return fn.dali_mixup_normalize(images, layout=layout or "", dtype=dtype, **config.arguments)
     if layout is not None:
         images = fn.reshape(images, layout=layout)
-    return fn.crop_mirror_normalize(images, dtype=dtype, output_layout=config.layout,
-                                    mean=list(config.mean), std=list(config.std))
+    return fn.crop_mirror_normalize(images, dtype=dtype, **config.arguments)

@@ -260,8 +260,7 @@ def _mix_fused(images: DataNode, labels: DataNode, config: MixConfig, prob: Prob
     extra = [d for d in (r.permutation, r.beta_mixup, r.beta_cutmix) if d is not None]
     if isinstance(prob, DataNode):  # the operator's argument input takes float32 only
         prob = fn.cast(prob, dtype=types.FLOAT)
-    options = {"mean": list(normalize.mean), "std": list(normalize.std),
-               "output_layout": normalize.layout} if normalize is not None else {}
+    options = normalize.arguments if normalize is not None else {}
     out, targets, lam, partner, cut, box = fn.dali_mixup_mix(
         images, labels, r.uniform, *extra, prob=prob, num_classes=config.num_classes,
         mode=list(Mode).index(config.mode), mixup=config.uses_mixup, cutmix=config.uses_cutmix,
@@ -291,7 +290,7 @@ def _mix_composed(images: DataNode, labels: DataNode, config: MixConfig, prob: P
     else:
         images = fn.crop_mirror_normalize(
             _mix_images(images, config, d, geometry, token, types.FLOAT), dtype=dtype,
-            output_layout=normalize.layout, mean=list(normalize.mean), std=list(normalize.std))
+            **normalize.arguments)
     lam = d.params.lam + token
     targets = targets * lam + fn.permute_batch(targets, indices=d.gather) * (1.0 - lam)
     return images, targets, d.params

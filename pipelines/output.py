@@ -71,9 +71,8 @@ class Output:
     def normalize(self, images: DataNode, **crop) -> DataNode:
         """HWC images (uint8 or float, 0..255) to normalized ``layout``/``dtype`` in one
         pass, cropping on the way (``crop=(h, w)`` etc. as ``fn.crop_mirror_normalize``)."""
-        n = self.normalization
-        return fn.crop_mirror_normalize(images, dtype=self.dali_dtype, output_layout=n.layout,
-                                        mean=list(n.mean), std=list(n.std), **crop)
+        return fn.crop_mirror_normalize(images, dtype=self.dali_dtype,
+                                        **self.normalization.arguments, **crop)
 
 
 def class_ids(labels: DataNode, device: str) -> DataNode:

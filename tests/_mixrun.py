@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,18 +21,8 @@ def cuda_available() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def composed() -> Iterator[None]:
-    """Define pipelines with DALI's own operators instead of the stage's CPU operator."""
-    before = os.environ.get("DALI_MIXUP_FUSED")
-    os.environ["DALI_MIXUP_FUSED"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["DALI_MIXUP_FUSED"]
-        else:
-            os.environ["DALI_MIXUP_FUSED"] = before
+# Define pipelines with DALI's own operators instead of the stage's CPU operator.
+composed = native.dalis_operators
 
 
 # For tests of what only the stage's CPU operator does (test_native.py fails where a compiler
