@@ -28,7 +28,7 @@ from pathlib import Path
 import nvidia.dali as dali
 from nvidia.dali import plugin_manager, sysconfig
 
-SOURCE = Path(__file__).resolve().parent / "csrc" / "mix_op.cc"
+SOURCE = Path(__file__).resolve().parent / "csrc" / "operators" / "mix_op.cc"
 # No fused multiply-adds: results then do not depend on which CPU the build was made for.
 _FLAGS = ["-std=c++20", "-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared", "-w"]
 _COMPILE_SECONDS = 600
