@@ -1,0 +1,40 @@
+"""The native kernels without a pipeline: the GPU kernel's per-pixel body (``MixPixel`` in
+``csrc/kernels/blend.h``), run on the host over every pixel as the kernel's threads do, against
+the CPU loops (``csrc/kernels/mix_cpu.h``), bit for bit. This checks the GPU pass's indexing,
+box test, layouts and stores on machines without a GPU."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from nvidia.dali import sysconfig
+
+from dali_mixup import native
+
+CHECK = Path(__file__).resolve().parent / "native" / "pixel_check.cc"
+
+
+@pytest.fixture(scope="module")
+def pixel_check(tmp_path_factory) -> Path:
+    try:
+        compiler = native._compiler()
+        includes = [f"-I{p}" for p in [native.CSRC, *native._cuda_includes()]]
+    except native.BuildError as error:
+        pytest.skip(f"cannot compile the kernel check here: {error}")
+    binary = tmp_path_factory.mktemp("kernels") / "pixel_check"
+    # The CPU library's code generation flags, so that the loops are the vectorized ones.
+    done = subprocess.run([compiler, "-std=c++20", "-O3", "-march=native", "-ffp-contract=off", "-Wall",
+                           "-Wno-free-nonheap-object", *sysconfig.get_compile_flags(), *includes, str(CHECK),
+                           "-o", str(binary)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return binary
+
+
+def test_gpu_pixel_body_writes_what_the_cpu_loops_write(pixel_check):
+    done = subprocess.run([str(pixel_check)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout
+    # 7 sizes x 3 channel counts x 4 layout pairs x 8 samples x 2 normalizations x 3 input
+    # types, with 3 output types without normalization and 2 with it.
+    assert done.stdout.strip() == f"{7 * 3 * 4 * 8 * 3 * (3 + 2)} cases equal"
