@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import check, preview
+from . import build, check, preview
 
-COMMANDS = (preview, check)
+COMMANDS = (preview, check, build)
 
 
 def build_parser() -> argparse.ArgumentParser:
