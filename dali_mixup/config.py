@@ -156,5 +156,5 @@ class Normalize:
     @property
     def arguments(self) -> dict[str, object]:
         """``mean``, ``std`` and ``output_layout`` as ``fn.crop_mirror_normalize`` (and the
-        stage's CPU operator) take them."""
+        stage's operators) take them."""
         return {"mean": list(self.mean), "std": list(self.std), "output_layout": self.layout}

@@ -1,9 +1,9 @@
 """Run-time input checks inside a DALI graph, and their translation into Python errors.
 
-The stage's CPU operator throws a short tag that names the check. On DALI's own operators
-(GPU images), which have no way to raise a message of our choosing, a failed check makes a
-tiny ``fn.reshape`` fail on purpose, with a requested size that encodes which check failed
-(and ``num_classes``). All checks of a batch share one such reshape: each is an operator
+The stage's operators (CPU and GPU) throw a short tag that names the check. On DALI's own
+operators (``composed.py``), which have no way to raise a message of our choosing, a failed
+check makes a tiny ``fn.reshape`` fail on purpose, with a requested size that encodes which
+check failed (and ``num_classes``). All checks of a batch share one such reshape: each is an operator
 with a fixed cost per batch. ``translate_errors`` recognises that failure in the pipeline's
 ``RuntimeError`` and raises ``MixInputError`` with a plain message instead.
 """
@@ -67,15 +67,15 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
     nor runs the outputs without it.
     """
     if num_classes > MAX_CLASSES:
-        raise ValueError(f"mix: num_classes: on DALI's operators (GPU images, or CPU ones without "
-                         f"the stage's CPU operator) at most {MAX_CLASSES:,}, got {num_classes:,}")
+        raise ValueError(f"mix: num_classes: on DALI's operators (images on a device without "
+                         f"the stage's operator) at most {MAX_CLASSES:,}, got {num_classes:,}")
     requested = 1 + code * (1 + _KINDS * (_BASE + num_classes))
     token = fn.reshape(fn.cast(code, dtype=types.FLOAT) * 0.0, shape=fn.stack(requested))
     return fn.reshape(token, shape=[])
 
 
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
-# What the stage's CPU operator (csrc/mix_op.cc) throws.
+# What the stage's operators (csrc/) throw.
 _FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
 _FUSED_TYPE = re.compile(r"\[dali_mixup ((?:images|labels): [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")

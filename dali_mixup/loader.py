@@ -3,28 +3,71 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from nvidia.dali.pipeline import Pipeline
 from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
+from .config import MixConfig
 from .errors import translate_errors
 from .memory import release_free_memory
 from .schedule import MixSchedule
 
-if TYPE_CHECKING:
-    from pipelines import PipelineSpec
+# 3: the graphs changed (a count of real samples per batch where a shard's last batch is
+# padded; one more uniform draw per sample), so DALI checkpoints of version 2 do not fit them.
+_STATE_VERSION = 3
 
-# 2: the graphs changed (the stage's CPU operator; no chance-of-mixing source without
-# mixup_off_epoch), so DALI checkpoints of version 1 do not fit them.
-_STATE_VERSION = 2
+
+@runtime_checkable
+class LoaderPipeline(Protocol):
+    """What ``DALILoader`` needs of a pipeline (``pipelines.PipelineSpec`` is one): a DALI
+    pipeline that can be built afresh from a checkpoint, whose outputs are ``images`` and
+    ``targets`` and whose reader, named ``reader_name``, pads the last batch of its shard."""
+
+    mix: MixConfig | None  # what the graph mixes; None: nothing, targets are class ids
+    layout: str  # the images' layout: "NCHW", or "NHWC" (channels-last)
+    reader_name: str
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def num_samples(self) -> int:
+        """Samples of the whole data set (all shards)."""
+        ...
+
+    @property
+    def num_shards(self) -> int: ...
+
+    @property
+    def iters_per_epoch(self) -> int:
+        """Pipeline runs per epoch, the same on every shard."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """What must match for a saved state to be loaded: anything that changes the
+        batches, as plain values."""
+        ...
+
+    def pipeline(self, *, checkpoint: bytes | None = None,
+                 schedule: MixSchedule | None = None) -> Pipeline:
+        """A new pipeline (not built) with checkpointing enabled, resumed from
+        ``checkpoint``; ``schedule``: the chance of mixing per iteration (None: the mixing
+        config's own)."""
+        ...
+
+    def explain(self, error: BaseException) -> Exception | None:
+        """The error to raise instead of a pipeline's run-time ``error`` (e.g. naming an
+        image that will not decode), or None to raise ``error`` itself."""
+        ...
 
 
 class DALILoader:
-    """Iterate ``(images, targets)`` torch tensors from a pipeline of ``pipelines``, epoch
-    after epoch, as from a ``DataLoader``.
+    """Iterate ``(images, targets)`` torch tensors from a pipeline (what
+    ``pipelines.train_pipeline`` or ``val_pipeline`` returns, or any ``LoaderPipeline``),
+    epoch after epoch, as from a ``DataLoader``.
 
     ``images``: float32 or float16 (N, 3, H, W), on the pipeline's device; with the
     pipeline's ``layout="NHWC"`` the same shape in ``torch.channels_last`` memory format.
@@ -32,9 +75,11 @@ class DALILoader:
     probabilities when the pipeline mixes, else int64 (N,) class ids.
 
     Each epoch reads every sample of the shard exactly once; the last batch is smaller
-    unless ``drop_last``. A loop left early is continued by the next one. Mixing stops
-    from epoch ``mixup_off_epoch`` on (timm's ``--mixup-off-epoch``), exactly at the epoch
-    boundary whatever DALI has prefetched. ``state_dict()`` taken mid-epoch and loaded into
+    unless ``drop_last``. (DALI pads that batch with copies of the shard's last sample; the
+    mixing stage, told how many samples are real, mixes the real ones only with each
+    other.) A loop left early is continued by the next one. Mixing stops from epoch
+    ``mixup_off_epoch`` on (timm's ``--mixup-off-epoch``), exactly at the epoch boundary
+    whatever DALI has prefetched. ``state_dict()`` taken mid-epoch and loaded into
     a loader on the same pipeline settings resumes with exactly the batches that would
     have come next.
 
@@ -46,11 +91,9 @@ class DALILoader:
     data set to find it where DALI's error does not name it).
     """
 
-    def __init__(self, pipeline: PipelineSpec, *, drop_last: bool = False,
+    def __init__(self, pipeline: LoaderPipeline, *, drop_last: bool = False,
                  mixup_off_epoch: int | None = None) -> None:
-        from pipelines import PipelineSpec  # here: pipelines imports this package
-
-        if not isinstance(pipeline, PipelineSpec):
+        if not isinstance(pipeline, LoaderPipeline):
             raise TypeError("pipeline: expected what pipelines.train_pipeline or val_pipeline "
                             f"returns, got {type(pipeline).__name__}")
         if not isinstance(drop_last, bool):
@@ -64,13 +107,12 @@ class DALILoader:
         self._spec = pipeline
         self._drop_last = drop_last
         self._off_epoch = mixup_off_epoch
-        runtime = pipeline.runtime
-        self._len = (pipeline.source.num_samples // runtime.num_shards // runtime.batch_size
-                     if drop_last else pipeline.iters_per_epoch)
+        # With drop_last, as many full batches as the smallest shard has, on every shard.
+        smallest = pipeline.num_samples // pipeline.num_shards
+        self._len = smallest // pipeline.batch_size if drop_last else pipeline.iters_per_epoch
         if self._len == 0:
-            raise ValueError(f"drop_last=True with batch_size={runtime.batch_size}, more than the "
-                             f"{pipeline.source.num_samples // runtime.num_shards} samples of a shard: "
-                             "no batch would be left")
+            raise ValueError(f"drop_last=True with batch_size={pipeline.batch_size}, more than the "
+                             f"{smallest} samples of a shard: no batch would be left")
         self._epoch = 0  # the epoch being read, or read next
         self._epoch_offset = 0  # the epoch of the pipeline's first iteration (for the schedule)
         self._batches_read = 0  # of the current epoch
@@ -150,15 +192,8 @@ class DALILoader:
 
     def _settings(self) -> dict[str, Any]:
         """What must match for a state to be loaded: anything that changes the batches."""
-        spec = self._spec
-        return {
-            "runtime": {k: v for k, v in dataclasses.asdict(spec.runtime).items()
-                        if k not in ("num_threads", "device_id")},
-            "num_samples": spec.source.num_samples,
-            "graph": repr(spec.graph),
-            "drop_last": self._drop_last,
-            "mixup_off_epoch": self._off_epoch,
-        }
+        return {**self._spec.settings(), "drop_last": self._drop_last,
+                "mixup_off_epoch": self._off_epoch}
 
     def _start(self) -> DALIGenericIterator:
         if self._iterator is None:
@@ -175,9 +210,9 @@ class DALILoader:
         pipe = spec.pipeline(checkpoint=checkpoint, schedule=schedule)
         pipe.build()
         size = pipe.reader_meta(spec.reader_name)["epoch_size"]
-        if size != spec.source.num_samples:
+        if size != spec.num_samples:
             raise ValueError(f"the DALI reader finds {size} samples, the data source "
-                             f"{spec.source.num_samples}: the data changed after it was opened")
+                             f"{spec.num_samples}: the data changed after it was opened")
         policy = LastBatchPolicy.DROP if self._drop_last else LastBatchPolicy.PARTIAL
         with self._explained_errors():  # the iterator runs the pipeline for its first batch
             self._iterator = DALIGenericIterator(pipe, ["images", "targets"],
@@ -201,14 +236,13 @@ class DALILoader:
     @contextlib.contextmanager
     def _explained_errors(self) -> Iterator[None]:
         """DALI's run-time errors as Python ones: ``MixInputError`` for a batch the mixing
-        stage refuses, ``BadFileError`` for an image that will not decode."""
-        from pipelines.badfiles import diagnose
-
+        stage refuses, or what the pipeline explains it by (``BadFileError`` for an image
+        that will not decode)."""
         try:
             with translate_errors():
                 yield
         except RuntimeError as error:
-            explained = diagnose(self._spec.source, error)
+            explained = self._spec.explain(error)
             if explained is None:
                 raise
             raise explained from None

@@ -53,7 +53,10 @@ class Source(Protocol):
 
         ``shuffle_seed``: None reads in a fixed order; an int reshuffles the whole data set
         every epoch, identically on every shard, so shards stay disjoint. The last batch of
-        a shard is padded (``pad_last_batch``) rather than taken from the next epoch.
+        a shard is padded (``pad_last_batch``) rather than taken from the next epoch. With
+        a ``shuffle_seed``, shard s of S reads floor((s + 1) * N / S) - floor(s * N / S) of
+        the N samples every epoch (DALI's split, as ``shuffle_after_epoch`` keeps it): the
+        mixing stage counts the real samples of each batch from it.
         """
         ...
 

@@ -52,10 +52,11 @@ class TrainGraph:
             raise TypeError(f"mix: expected a MixConfig or None, got {type(self.mix).__name__}")
         check_hw_decoder_load(self.hw_decoder_load)
 
-    def define(self, prob: DataNode | None, *, source: Source, runtime: Runtime,
-               reader_name: str) -> tuple[DataNode, DataNode]:
+    def define(self, prob: DataNode | None, *, samples: DataNode | None, source: Source,
+               runtime: Runtime, reader_name: str) -> tuple[DataNode, DataNode]:
         """Define the graph in the current pipeline; ``prob``: the mixing stage's chance of
-        mixing per sample (CPU float32), None for ``mix.prob``."""
+        mixing per sample (CPU float32), None for ``mix.prob``; ``samples``: the real samples
+        of each batch (CPU int32, ``mix(samples=...)``), None where every batch is full."""
         encoded, labels = source.read(name=reader_name, shard_id=runtime.shard_id,
                                       num_shards=runtime.num_shards,
                                       shuffle_seed=runtime.reader_seed)
@@ -74,10 +75,11 @@ class TrainGraph:
                                dtype=self.output.dali_dtype)
             return images, class_ids(labels, runtime.device)
         # Mixing before normalizing is exact (normalizing is per-channel affine and the mixing
-        # weights sum to 1) and reads uint8 HWC pixels; on the CPU the stage normalizes in
+        # weights sum to 1) and reads uint8 HWC pixels; the stage's operator normalizes in
         # the same pass, so mixing adds no pass over the batch.
         images, targets = mix(images, labels, self.mix, prob=prob, layout="HWC",
-                              dtype=self.output.dali_dtype, normalize=self.output.normalization)
+                              dtype=self.output.dali_dtype, normalize=self.output.normalization,
+                              samples=samples)
         return images, targets
 
 

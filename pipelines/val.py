@@ -39,9 +39,10 @@ class ValGraph:
     def resize_size(self) -> int:
         return math.floor(self.image_size / self.crop_pct)
 
-    def define(self, prob: DataNode | None, *, source: Source, runtime: Runtime,
-               reader_name: str) -> tuple[DataNode, DataNode]:
-        """Define the graph in the current pipeline (``prob`` is unused: no mixing)."""
+    def define(self, prob: DataNode | None, *, samples: DataNode | None, source: Source,
+               runtime: Runtime, reader_name: str) -> tuple[DataNode, DataNode]:
+        """Define the graph in the current pipeline (``prob`` and ``samples`` are unused:
+        no mixing)."""
         encoded, labels = source.read(name=reader_name, shard_id=runtime.shard_id,
                                       num_shards=runtime.num_shards, shuffle_seed=None)
         images = fn.decoders.image(encoded, **decoder_options(runtime.device, self.hw_decoder_load))

@@ -60,15 +60,16 @@ def run_mix(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: 
             device: str = "cpu", iterations: int = 1, pipeline_seed: int = 7,
             prob_per_iteration: Callable[[int], float] | None = None,
             image_layout: str | None = "HWC", conditionals: bool = False,
-            **mix_options) -> list[Mixed]:
+            real: int | None = None, **mix_options) -> list[Mixed]:
     """Run ``mix`` on the same input batch ``iterations`` times; one ``Mixed`` per run;
     ``device``: one of ``DEVICES``; ``conditionals``: in a pipeline with DALI's conditionals
-    enabled."""
+    enabled; ``real``: given as ``mix(samples=...)`` (int32 per sample) when not None."""
     if device == "cpu-composed":
         with composed():
             return run_mix(images, labels, config, device="cpu", iterations=iterations,
                            pipeline_seed=pipeline_seed, prob_per_iteration=prob_per_iteration,
-                           image_layout=image_layout, conditionals=conditionals, **mix_options)
+                           image_layout=image_layout, conditionals=conditionals, real=real,
+                           **mix_options)
     batch_size = len(images)
     counter = iter(range(10**9))
 
@@ -86,6 +87,10 @@ def run_mix(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: 
         if prob_per_iteration is not None:
             mix_options["prob"] = fn.external_source(source=prob_source, batch=True,
                                                      dtype=types.FLOAT, ndim=0)
+        if real is not None:
+            mix_options["samples"] = fn.external_source(
+                source=lambda: np.full(batch_size, real, dtype=np.int32), batch=True,
+                dtype=types.INT32, ndim=0)
         out, targets, params = mix(x, y, config, return_params=True, **mix_options)
         return out, targets, params.lam, params.partner, params.cutmix, params.box
 
@@ -117,3 +122,37 @@ def smooth_one_hot(label: int, config: MixConfig) -> np.ndarray:
     t = np.full(config.num_classes, config.off_value, dtype=np.float64)
     t[label] = config.on_value
     return t
+
+
+@dataclass
+class Draws:
+    """Chosen random draws for every sample, in place of DALI's (see ``inject``):
+    ``uniform`` float32 (B, UniformLayout.size); ``permutation`` int32 (B,) (not in pair
+    mode); ``beta_mixup``/``beta_cutmix`` float32 (B,) where the config draws them."""
+
+    uniform: np.ndarray
+    permutation: np.ndarray | None = None
+    beta_mixup: np.ndarray | None = None
+    beta_cutmix: np.ndarray | None = None
+
+
+def inject(monkeypatch: pytest.MonkeyPatch, draws: Draws) -> None:
+    """Make the stage (both paths) define external sources giving ``draws`` instead of its
+    random operators, for pipelines defined from now on in the test."""
+    from dali_mixup import params, stage
+
+    def source(values: np.ndarray | None, dtype, shape):
+        if values is None:
+            return None
+        batch = [np.asarray(v, dtype=dtype).reshape(shape) for v in values]
+        return fn.external_source(source=lambda: batch, batch=True)
+
+    def random_inputs(config: MixConfig, seed) -> params.RandomInputs:
+        assert draws.uniform.shape[1] == params.UniformLayout.of(config).size
+        return params.RandomInputs(source(draws.uniform, np.float32, (-1,)),
+                                   source(draws.permutation, np.int32, ()),
+                                   source(draws.beta_mixup, np.float32, (1,)),
+                                   source(draws.beta_cutmix, np.float32, (1,)))
+
+    monkeypatch.setattr(params, "random_inputs", random_inputs)
+    monkeypatch.setattr(stage, "random_inputs", random_inputs)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -197,10 +200,49 @@ def test_load_state_dict_errors(make_file_list) -> None:
     state = DALILoader(train_pipeline(path, batch_size=4, image_size=8)).state_dict()
     with pytest.raises(ValueError, match=r"load_state_dict: expected a dict from DALILoader\.state_dict\(\)"):
         DALILoader(train_pipeline(path, batch_size=4, image_size=8)).load_state_dict({"epoch": 1})
-    with pytest.raises(ValueError, match=r"load_state_dict: expected a dict from DALILoader\.state_dict\(\) \(version 2"):
-        DALILoader(train_pipeline(path, batch_size=4, image_size=8)).load_state_dict({**state, "version": 1})
+    with pytest.raises(ValueError, match=r"load_state_dict: expected a dict from DALILoader\.state_dict\(\) \(version 3"):
+        DALILoader(train_pipeline(path, batch_size=4, image_size=8)).load_state_dict({**state, "version": 2})
     with pytest.raises(ValueError, match=r"load_state_dict: the state comes from a loader with other "
                                          r"settings: .*'batch_size': 4.*'batch_size': 2"):
         DALILoader(train_pipeline(path, batch_size=2, image_size=8)).load_state_dict(state)
     with pytest.raises(ValueError, match=r"other settings: drop_last=False \(this loader: True\)"):
         DALILoader(train_pipeline(path, batch_size=4, image_size=8), drop_last=True).load_state_dict(state)
+
+
+def test_the_stage_and_the_loader_do_not_import_the_pipelines_package() -> None:
+    """The dependency runs one way: pipelines uses dali_mixup, not the reverse."""
+    code = ("import sys, dali_mixup, dali_mixup.loader, dali_mixup.stage, dali_mixup.composed; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pipelines'))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[]"
+
+
+class Explaining:
+    """A pipeline of the loader's protocol that is not a ``PipelineSpec``: a spec's pipeline,
+    with every run-time error explained its own way."""
+
+    def __init__(self, spec) -> None:
+        self._spec = spec
+        self.mix, self.layout, self.reader_name = spec.mix, spec.layout, spec.reader_name
+        self.batch_size, self.num_samples = spec.batch_size, spec.num_samples
+        self.num_shards, self.iters_per_epoch = spec.num_shards, spec.iters_per_epoch
+
+    def settings(self):
+        return self._spec.settings()
+
+    def pipeline(self, **kwargs):
+        return self._spec.pipeline(**kwargs)
+
+    def explain(self, error):
+        return LookupError(f"explained: {type(error).__name__}")
+
+
+def test_the_loader_takes_any_pipeline_of_its_protocol_and_raises_its_explanation(make_file_list) -> None:
+    path = make_file_list(6)
+    loader = DALILoader(Explaining(train_pipeline(path, batch_size=3, image_size=8)))
+    assert len(loader) == 2
+    (path.parent / "images" / "0004.png").write_bytes(b"not an image")  # after the checks
+    with pytest.raises(LookupError, match=r"^explained: RuntimeError$"):
+        list(loader)

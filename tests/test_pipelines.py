@@ -12,7 +12,7 @@ import torch
 from nvidia.dali import Pipeline, fn, types
 from PIL import Image
 
-from dali_mixup import DALILoader, MixConfig
+from dali_mixup import DALILoader, MixConfig, native
 from pipelines import IMAGENET_MEAN, IMAGENET_STD, FileSource, open_source, train_pipeline, val_pipeline
 from pipelines import device as device_module
 from pipelines.device import Runtime
@@ -225,21 +225,43 @@ def test_shards_share_the_shuffle_but_not_the_augmentation() -> None:
 # ------------------------------------------------------------------ devices
 
 
-@pytest.mark.parametrize("graph", [
-    TrainGraph(image_size=16, mix=MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=3)),
-    TrainGraph(image_size=16),
-    ValGraph(image_size=16),
+def upstream(nodes) -> list:
+    """Every operator instance that ``nodes`` depend on, argument inputs included."""
+    found, todo = {}, list(nodes)
+    while todo:
+        op = todo.pop().source
+        if op is not None and id(op) not in found:
+            found[id(op)] = op
+            todo += op.inputs
+    return list(found.values())
+
+
+@pytest.mark.parametrize("graph, ours, dalis", [
+    (TrainGraph(image_size=16, mix=MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0, num_classes=3)),
+     "DaliMixupMix", "MultiPaste"),
+    (TrainGraph(image_size=16), "DaliMixupNormalize", "CropMirrorNormalize"),
+    (ValGraph(image_size=16), None, "CropMirrorNormalize"),
 ], ids=["train-mix", "train", "val"])
-def test_gpu_graph_is_well_formed_without_a_gpu(make_image_folder, graph) -> None:
-    # DALI checks device placement while the graph is defined, even without CUDA.
+def test_gpu_graph_is_well_formed_without_a_gpu(make_image_folder, graph, ours, dalis) -> None:
+    """DALI checks device placement while the graph is defined, even without CUDA. The
+    stage runs on the stage's GPU operator where it is built, else on DALI's operators."""
     source = open_source(make_image_folder([2, 1]))
     runtime = Runtime(batch_size=2, num_threads=1, device="gpu", device_id=0, seed=0,
                       shard_id=0, num_shards=1)
     with Pipeline(batch_size=2, num_threads=1, device_id=0):
         prob = fn.external_source(source=lambda: np.ones(2, np.float32), batch=True,
                                   dtype=types.FLOAT, ndim=0)
-        outputs = graph.define(prob, source=source, runtime=runtime, reader_name="reader")
+        samples = fn.external_source(source=lambda: np.ones(2, np.int32), batch=True,
+                                     dtype=types.INT32, ndim=0)
+        outputs = graph.define(prob, samples=samples, source=source, runtime=runtime,
+                               reader_name="reader")
     assert [node.device for node in outputs] == ["gpu", "gpu"]
+    ops = upstream(outputs)
+    used = {type(op._op).__name__ for op in ops}
+    on_ours = ours is not None and native.available("gpu")
+    assert (ours in used, dalis in used) == (on_ours, not on_ours), used
+    mixes = isinstance(graph, TrainGraph) and graph.mix is not None
+    assert any(op is samples.source for op in ops) == mixes, "the count reaches the stage"
 
 
 @pytest.mark.gpu

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from nvidia.dali import fn, pipeline_def, types
 
 from _mixrun import class_ids, composed, cuda_available, needs_cpu_operator, random_images, run_mix
-from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup
+from dali_mixup import MixConfig, MixInputError, cutmix, mix, mixup, native
 from dali_mixup.errors import _MESSAGES, MAX_CLASSES, Check, explain
 
 
@@ -253,7 +254,8 @@ def test_other_pipeline_errors_pass_through_unchanged():
             p.run()
 
 
-def _gpu_graph(config: MixConfig, *, layout: str | None, conditionals: bool):
+def _gpu_graph(config: MixConfig, *, layout: str | None, conditionals: bool, params_on: str):
+    """A GPU pipeline mixing with ``config``; ``params_on``: where ``MixParams`` must be."""
     @pipeline_def(batch_size=4, num_threads=1, device_id=0, seed=1, enable_conditionals=conditionals)
     def pipe():
         x = fn.external_source(source=lambda: random_images(4), batch=True, layout="HWC")
@@ -261,10 +263,11 @@ def _gpu_graph(config: MixConfig, *, layout: str | None, conditionals: bool):
             x = fn.transpose(x, perm=[2, 0, 1], output_layout="CHW")
         y = fn.external_source(source=lambda: class_ids(4), batch=True)
         prob = fn.external_source(source=lambda: [np.float32(1)] * 4, batch=True)
+        samples = fn.external_source(source=lambda: [np.int32(3)] * 4, batch=True)
         out, targets, params = mix(x.gpu(), y, config, prob=prob, return_params=True,
-                                   dtype=types.FLOAT16, layout=layout)
+                                   dtype=types.FLOAT16, layout=layout, samples=samples)
         assert out.device == "gpu" and targets.device == "gpu"
-        assert params.lam.device == "cpu" and params.partner.device == "cpu"
+        assert {p.device for p in (params.lam, params.partner, params.cutmix, params.box)} == {params_on}
         return out, targets, params.lam
 
     return pipe()
@@ -279,11 +282,17 @@ def _gpu_graph(config: MixConfig, *, layout: str | None, conditionals: bool):
     MixConfig(mixup_alpha=0.0, cutmix_alpha=1.0, num_classes=4),
 ], ids=["switch-batch", "switch-pair", "switch-elem", "cutmix"])
 @pytest.mark.skipif(cuda_available(), reason="the GPU tests run the GPU graph itself")
-def test_gpu_graph_is_well_formed_without_a_gpu(config, layout, conditionals):
+@pytest.mark.parametrize("path", ["ours", "dalis"])
+def test_gpu_graph_is_well_formed_without_a_gpu(config, layout, conditionals, path):
     """Device placement is checked while the graph is defined, so defining each GPU variant
-    (blend, paste, both, the per-batch branch) on a machine without CUDA proves it well
-    formed; only building it needs the device."""
-    pipe = _gpu_graph(config, layout=layout, conditionals=conditionals)
+    (the stage's GPU operator; on DALI's operators: blend, paste, both, the per-batch
+    branch) on a machine without CUDA proves it well formed; only building it needs the
+    device. The operator's outputs are all on the GPU, DALI's parameters on the CPU."""
+    if path == "ours" and not native.available("gpu"):
+        pytest.skip("the stage's GPU operator is unavailable here")
+    with composed() if path == "dalis" else contextlib.nullcontext():
+        pipe = _gpu_graph(config, layout=layout, conditionals=conditionals,
+                          params_on="gpu" if path == "ours" else "cpu")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         pipe.build()
 
@@ -343,7 +352,7 @@ def test_more_classes_than_dalis_operators_can_report_is_refused_there_only():
     """The CPU operator reports any class count; DALI's operators encode it in an int32."""
     config = MixConfig(num_classes=MAX_CLASSES + 1)
     with composed(), pytest.raises(ValueError, match=re.escape(
-            f"mix: num_classes: on DALI's operators (GPU images, or CPU ones without the stage's "
-            f"CPU operator) at most {MAX_CLASSES:,}, got {MAX_CLASSES + 1:,}")):
+            f"mix: num_classes: on DALI's operators (images on a device without the stage's "
+            f"operator) at most {MAX_CLASSES:,}, got {MAX_CLASSES + 1:,}")):
         _define(lambda x, y: mix(x, y, config))
     _define(lambda x, y: mix(x, y, config))

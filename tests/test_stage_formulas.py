@@ -121,8 +121,9 @@ def test_cutmix_without_correct_lam_keeps_the_drawn_lam():
     images = random_images(batch, shape=(10, 10, 1))
     r = run_mix(images, class_ids(batch), config)[0]
     area = r.box[:, 2] * r.box[:, 3] / 100.0
-    # The box side is sqrt(1 - lam), rounded down to even sizes and clipped, so the box
-    # never covers more than 1 - lam: the drawn lam is at most the area-corrected one.
+    # The box sides are int(S * sqrt(1 - lam)), then clipped, so the box never covers more
+    # than 1 - lam: the drawn lam is at most the area-corrected one (tests/test_box_timm.py
+    # has the exact boxes).
     assert np.all(r.lam <= 1 - area + 1e-6)
     assert np.any(np.abs(r.lam - (1 - area)) > 0.02)
 
