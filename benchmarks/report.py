@@ -14,9 +14,10 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import nvidia.dali as dali
 import torch
 
-from benchmarks.recipe import QUIET_SHARE, REFERENCE, TARGETS, Contender, DataInfo, Settings
+from benchmarks.recipe import GPU_TARGETS, QUIET_SHARE, REFERENCE, TARGETS, Contender, DataInfo, Settings
 from benchmarks.timing import summarize
 
 
@@ -44,8 +45,10 @@ def describe_machine() -> dict[str, object]:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                  if line.startswith("model name")]
         cpu = names[0] if names else cpu
-    versions = {"python": platform.python_version()}
-    for package in ("torch", "torchvision", "nvidia-dali-cuda120", "numpy", "pillow", "dali-mixup"):
+    # DALI's own version too: it may come from an unpacked folder on PYTHONPATH, with no package metadata.
+    versions = {"python": platform.python_version(), "dali": dali.__version__}
+    for package in ("torch", "torchvision", "nvidia-dali-cuda120", "nvidia-dali-cuda130", "numpy", "pillow",
+                    "dali-mixup"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -86,7 +89,7 @@ def build_report(
     targets = [
         {"numerator": num, "denominator": den, "minimum": minimum,
          "ratio": medians[num] / medians[den], "met": medians[num] / medians[den] >= minimum}
-        for num, den, minimum in TARGETS
+        for num, den, minimum in (GPU_TARGETS if machine["gpu"] is not None else TARGETS)
     ]
     return {
         "date": started.isoformat(timespec="seconds"),

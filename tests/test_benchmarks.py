@@ -1,14 +1,17 @@
-"""The throughput benchmark end to end (``--quick``), its baseline mixer and its built-in data set.
+"""The throughput benchmark end to end (``--quick``), its baseline mixer and its built-in data
+set; the stage benchmark's target; the GPU check's exit without a GPU, its steps and its report.
 
-No timing is asserted: only that the run completes and that its outputs agree with each other.
+No timing is asserted: only that the runs complete and that their outputs agree with each other.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ import torch
 from PIL import Image
 
 from _bench import REPO, load_benchmark
+from _mixrun import cuda_available
 
 SCRIPT = REPO / "benchmarks" / "throughput.py"
 
@@ -66,8 +70,9 @@ def test_quick_run_ratios_are_the_quotients_of_the_medians(quick_run):
     reference = medians[report["reference"]]
     for row in report["contenders"]:
         assert math.isclose(row["ratio_to_reference"], row["median"] / reference, rel_tol=1e-12)
-    assert {(t["numerator"], t["denominator"]) for t in report["targets"]} == {
-        ("dali-mix", "dataloader-mix"), ("dali-mix", "dali-nomix")}
+    expected = ({("dali-mix", "dataloader-gpumix"), ("dali-mix", "dali-nomix")} if torch.cuda.is_available()
+                else {("dali-mix", "dataloader-mix"), ("dali-mix", "dali-nomix")})
+    assert {(t["numerator"], t["denominator"]) for t in report["targets"]} == expected
     for target in report["targets"]:
         ratio = medians[target["numerator"]] / medians[target["denominator"]]
         assert math.isclose(target["ratio"], ratio, rel_tol=1e-12)
@@ -203,3 +208,170 @@ def test_every_round_times_a_fresh_instance_after_draining_its_queue():
     assert all(n == 2 + timing.settle_batches(3) + 5 for n in drawn.values())
     assert len(checks) == 1 and set(checks[0]) == {"a", "b"}
     assert [len(rounds[k]) for k in ("a", "b")] == [3, 3] and len(orders) == 3
+
+
+# ------------------------------------------------------------------ the stage benchmark and the GPU check
+
+
+def _stage_rows(*ratios: tuple[str, bool, float]) -> list[dict]:
+    return [{"name": name, "ours": ours, "seconds": 0.01 * r, "images_per_s": 256 / (0.01 * r),
+             "gb_per_s": 15.4 / r, "time_over_copy": r} for name, ours, r in ratios]
+
+
+def test_stage_target_is_our_slowest_configuration_against_the_copy():
+    stage = load_benchmark("stage")
+    rows = _stage_rows(("copy (floor)", False, 1.0), ("mixup", True, 1.2), ("cutmix", True, 1.6),
+                       ("cutmix, DALI's operators", False, 9.0))
+    assert stage.stage_target(rows) == {"contender": "cutmix", "ratio": 1.6, "maximum": 1.5, "met": False}
+    assert stage.stage_target(rows[:2])["met"] is True
+    assert stage.stage_target([rows[0], rows[3]]) is None  # our operator did not run
+    assert stage.render_table(rows[1:2]) == ("| contender | images/s | GB/s written | time / copy time |\n"
+                                             "|---|---:|---:|---:|\n| mixup | 21,333 | 12.83 | 1.20 |")
+
+
+@pytest.mark.skipif(cuda_available(), reason="a CUDA device is here: the check would run")
+def test_gpu_check_without_a_gpu_says_so_and_exits_3(tmp_path):
+    report = tmp_path / "check.md"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--report", str(report)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert done.stderr == ("gpu_check: no CUDA device that DALI can use here (DALI finds no CUDA device).\n"
+                           "The GPU check needs a machine with an NVIDIA GPU and its driver; nothing was run, "
+                           "no report written (exit status 3).\n")
+    assert done.stdout == "" and not report.exists() and not report.with_suffix("").exists()
+
+
+PYTEST_OUTPUT = """\
+....s.F
+=========================== short test summary info ============================
+SKIPPED [2] tests/test_gpu.py:187: needs a CUDA device; DALI finds none
+FAILED tests/test_gpu.py::test_x - AssertionError: boom
+3 passed, 1 failed, 2 skipped, 5 deselected, 1 warning in 4.20s
+"""
+
+
+def test_gpu_check_reads_pytests_summary():
+    check = load_benchmark("gpu_check")
+    assert check.pytest_counts(PYTEST_OUTPUT) == {"passed": 3, "failed": 1, "skipped": 2, "deselected": 5,
+                                                  "warning": 1}
+    assert check.pytest_counts("collected\n===== 7 passed, 2 errors in 61.02s (0:01:01) =====\n") == {
+        "passed": 7, "error": 2}
+    assert check.pytest_counts("Traceback: no summary\n") == {}
+    assert check.pytest_notes(PYTEST_OUTPUT) == [
+        "SKIPPED [2] tests/test_gpu.py:187: needs a CUDA device; DALI finds none",
+        "FAILED tests/test_gpu.py::test_x - AssertionError: boom"]
+
+
+def test_gpu_check_tests_step_passes_only_with_every_test_run_and_passed():
+    check = load_benchmark("gpu_check")
+    ok = check.tests_result("pytest", 0, "....\n4 passed, 9 deselected in 2.00s\n", 2.5)
+    assert ok.passed and ok.details == "- 4 passed, 9 deselected" and ok.returncode == 0
+    output = "..s\nSKIPPED [1] t.py:3: no GPU operator\n2 passed, 1 skipped in 1.00s\n"
+    skipped = check.tests_result("pytest", 0, output, 1.0)
+    assert not skipped.passed
+    assert skipped.details == "- 2 passed, 1 skipped\n- `SKIPPED [1] t.py:3: no GPU operator`"
+    stopped = check.tests_result("pytest", None, "....\n[stopped after 300 s]\n", 300.0)
+    assert not stopped.passed
+    assert stopped.details == "- no summary line\n\n```text\n....\n[stopped after 300 s]\n```"
+
+
+def test_gpu_check_takes_the_targets_from_the_benchmarks_figures():
+    check, stage = load_benchmark("gpu_check"), load_benchmark("stage")
+    rows = _stage_rows(("copy (floor)", False, 1.0), ("mixup", True, 1.25))
+    figures = {"batch_size": 256, "input": {"shape": [224, 224, 3], "dtype": "uint8", "layout": "HWC"},
+               "output": "float32 CHW normalized", "floor": "a device-to-device copy of the output batch",
+               "repeats": 5, "iterations": 20, "rows": rows, "target": stage.stage_target(rows)}
+    step, target = check.stage_result("stage.py", 0, "", 30.0, figures)
+    assert step.passed and step.details.endswith(stage.render_table(rows))
+    assert (target.ratio, target.met, target.bound) == (1.25, True, "<= 1.5")
+    assert target.label.endswith("(256 x 224 x 224 x 3 uint8, slowest: mixup)")
+    _, target = check.stage_result("stage.py", 0, "", 30.0, {**figures, "target": None})
+    assert target.ratio is None and not target.met and "GPU operator is unavailable" in target.note
+    step, target = check.stage_result("stage.py", 1, "Traceback\nRuntimeError: boom\n", 3.0, None)
+    assert not step.passed and "RuntimeError: boom" in step.details and target.note == "the stage step failed"
+
+    gpu_run = {"machine": {"gpu": "NVIDIA H200"}, "targets": [
+        {"numerator": "dali-mix", "denominator": "dataloader-gpumix", "minimum": 3.0, "ratio": 3.5, "met": True},
+        {"numerator": "dali-mix", "denominator": "dali-nomix", "minimum": 0.99, "ratio": 0.98, "met": False}]}
+    step, targets = check.throughput_result("throughput.py", 0, "", 60.0, gpu_run, "### run: H200\n\n| table |\n")
+    assert step.passed and step.details == "run: H200\n\n| table |"
+    assert [(t.ratio, t.met, t.bound) for t in targets] == [(0.98, False, ">= 0.99"), (3.5, True, ">= 3")]
+    cpu_run = {"machine": {"gpu": None}, "targets": [
+        {"numerator": "dali-mix", "denominator": "dali-nomix", "minimum": 0.97, "ratio": 0.98, "met": True}]}
+    _, targets = check.throughput_result("throughput.py", 0, "", 60.0, cpu_run, "### run\n")
+    assert all(t.ratio is None and not t.met and t.note == "no GPU contenders ran: torch has no CUDA here"
+               for t in targets)
+
+
+def test_gpu_check_report_is_the_expected_markdown():
+    check = load_benchmark("gpu_check")
+    steps = [
+        check.StepResult(name="build", command="python -m dali_mixup build", returncode=0, seconds=12.4, passed=True,
+                         details="```text\nbuilt\n```"),
+        check.StepResult(name="tests", command="python -m pytest -m gpu tests", returncode=None, seconds=300.0,
+                         passed=False, details="- no summary line"),
+    ]
+    targets = [check.Target(label="stage", bound="<= 1.5", ratio=1.2345, met=True),
+               check.Target(label="mixing", bound=">= 0.99", ratio=None, met=False, note="the step failed")]
+    machine = {"GPU": "NVIDIA H200, 143771 MiB", "driver": "570.1"}
+    report = check.render_report(date="2026-11-30T12:00:00+00:00", machine=machine, steps=steps, targets=targets)
+    assert report == """\
+# GPU check, 2026-11-30T12:00:00+00:00: failed
+
+| machine | |
+|---|---|
+| GPU | NVIDIA H200, 143771 MiB |
+| driver | 570.1 |
+
+## Targets
+
+| target | measured | bound | result |
+|---|---:|---:|---|
+| stage | 1.234 | <= 1.5 | met |
+| mixing | n/a | >= 0.99 | not measured: the step failed |
+
+## Steps
+
+| step | result | exit status | time | command |
+|---|---|---:|---:|---|
+| build | passed | 0 | 12 s | `python -m dali_mixup build` |
+| tests | failed | stopped at its time limit | 300 s | `python -m pytest -m gpu tests` |
+
+### build
+
+```text
+built
+```
+
+### tests
+
+- no summary line
+"""
+    assert check.exit_status(steps, targets) == 1
+    assert check.exit_status(steps[:1], targets[:1]) == 0
+    assert check.render_report(date="d", machine={}, steps=steps[:1], targets=targets[:1]).startswith(
+        "# GPU check, d: passed\n")
+
+
+def test_gpu_check_stops_a_step_at_its_time_limit_with_every_process_it_started(tmp_path):
+    check = load_benchmark("gpu_check")
+    child = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; "
+             "time.sleep(60)']); print(p.pid, flush=True); time.sleep(60)")
+    log = tmp_path / "step.log"
+    returncode, output, seconds = check.run_command([sys.executable, "-c", child], timeout=3, env=dict(os.environ),
+                                                    log=log)
+    assert returncode is None and output.endswith("\n[stopped after 3 s]\n") and 3 <= seconds < 30
+    assert log.read_text() == output
+    grandchild = int(output.split()[0])
+    for _ in range(50):
+        try:  # killed: gone once reaped, a zombie ("Z") until then
+            if Path(f"/proc/{grandchild}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"process {grandchild}, started by the step, outlived it")
+    returncode, output, _ = check.run_command([sys.executable, "-c", "print('hi'); raise SystemExit(4)"],
+                                              timeout=30, env=dict(os.environ), log=log)
+    assert (returncode, output) == (4, "hi\n")
