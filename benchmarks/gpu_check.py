@@ -32,7 +32,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -110,14 +109,14 @@ def _nvidia_smi() -> dict[str, str]:
 
 
 def _nvcc() -> str:
-    """The first line of ``nvcc --version`` that names the release, from $CUDA_HOME or PATH."""
-    home = os.environ.get("CUDA_HOME")
-    path = os.pathsep.join(filter(None, [home and str(Path(home) / "bin"), os.environ.get("PATH")]))
-    found = shutil.which("nvcc", path=path)
-    if found is None:
+    """The nvcc the GPU build uses (``dali_mixup.native``'s search) and its release line."""
+    from dali_mixup import native
+
+    try:
+        found = native._nvcc()
+    except native.BuildError:
         return "not found"
-    done = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30)
-    release = [line for line in done.stdout.splitlines() if "release" in line]
+    release = [line for line in native._version(found).splitlines() if "release" in line]
     return f"{release[0].strip() if release else 'unknown version'} ({found})"
 
 

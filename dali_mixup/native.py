@@ -35,6 +35,7 @@ slowly; where only the GPU library cannot, the same holds for images on the GPU.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import functools
 import hashlib
@@ -114,7 +115,10 @@ def default_archs() -> tuple[str, ...]:
     else ``DEFAULT_ARCHS``."""
     chosen = os.environ.get("DALI_MIXUP_CUDA_ARCHS")
     if chosen is not None:
-        return parse_archs(chosen, name="DALI_MIXUP_CUDA_ARCHS")
+        try:
+            return parse_archs(chosen, name="DALI_MIXUP_CUDA_ARCHS")
+        except ValueError as error:  # a failed build, as any other: warned about, not a crash
+            raise BuildError(str(error)) from None
     try:
         done = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
                               capture_output=True, text=True, timeout=30)
@@ -348,10 +352,34 @@ def _load_cpu() -> bool:
     return True
 
 
+def _driver_cuda() -> int | None:
+    """The CUDA version the NVIDIA driver supports (e.g. 12040 for 12.4); None without one."""
+    try:
+        libcuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    version = ctypes.c_int()
+    return version.value if libcuda.cuDriverGetVersion(ctypes.byref(version)) == 0 else None
+
+
+def _check_driver() -> None:
+    """A BuildError where a driver is present but older than the CUDA runtime that nvcc links
+    into the GPU library: the library would load, and its first kernel launch fail."""
+    driver = _driver_cuda()
+    release = re.search(r"release (\d+)\.", _version(_nvcc()))
+    if driver is None or release is None or driver // 1000 >= int(release[1]):
+        return
+    raise BuildError(f"the NVIDIA driver supports CUDA {driver // 1000}.{driver % 1000 // 10}, older than "
+                     f"CUDA {release[1]}, whose runtime {_nvcc()} links into the GPU library: update the "
+                     f"driver, or point CUDA_HOME at a CUDA {driver // 1000} toolkit")
+
+
 @functools.cache
 def _load_gpu() -> bool:
     try:
-        plugin_manager.load_library(str(build_gpu()))
+        library = build_gpu()
+        _check_driver()
+        plugin_manager.load_library(str(library))
     except (BuildError, OSError, RuntimeError) as error:
         warnings.warn(f"dali_mixup: the GPU operators are unavailable ({error}); the stage on the "
                       f"GPU composes DALI's operators instead, with the same results, more slowly",

@@ -304,10 +304,29 @@ def test_default_architectures(chosen, smi, archs, tmp_path, monkeypatch):
 
 
 def test_a_bad_architecture_in_the_environment_is_named(monkeypatch):
+    """A failed GPU build like any other: warned about by the stage, not a crash."""
     monkeypatch.setenv("DALI_MIXUP_CUDA_ARCHS", "sm_80;sm_90")
     message = "DALI_MIXUP_CUDA_ARCHS: expected GPU architectures such as sm_80 or sm_90, got 'sm_80;sm_90'"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with pytest.raises(native.BuildError, match=f"^{re.escape(message)}$"):
         native.build_gpu()
+
+
+@pytest.mark.parametrize(("driver", "release", "refused"),
+                         [(12040, "13.0", True), (13000, "13.0", False), (13020, "12.9", False),
+                          (None, "13.0", False)])
+def test_a_driver_older_than_the_linked_cuda_runtime_refuses_the_gpu_library(driver, release, refused,
+                                                                               monkeypatch):
+    """The runtime is linked statically: loading would succeed and the first launch fail."""
+    monkeypatch.setattr(native, "_driver_cuda", lambda: driver)
+    monkeypatch.setattr(native, "_nvcc", lambda: "/opt/cuda/bin/nvcc")
+    monkeypatch.setattr(native, "_version", lambda program: f"Cuda compilation tools, release {release}, V{release}.1\n")
+    if not refused:
+        native._check_driver()
+        return
+    message = ("the NVIDIA driver supports CUDA 12.4, older than CUDA 13, whose runtime /opt/cuda/bin/nvcc "
+               "links into the GPU library: update the driver, or point CUDA_HOME at a CUDA 12 toolkit")
+    with pytest.raises(native.BuildError, match=f"^{re.escape(message)}$"):
+        native._check_driver()
 
 
 def test_cuda_headers_come_from_the_packages_of_the_installed_dalis_cuda_version(tmp_path, monkeypatch):

@@ -42,10 +42,16 @@ bool Check(const Geometry &g, const Sample &p, bool normalize, std::mt19937 &rng
   const Normalization norm = normalize ? Normalization{scale.data(), bias.data()} : Normalization{};
   std::vector<Out> cpu(n), pixel(n);
   MixImageCpu(own.data(), other.data(), cpu.data(), g, p, norm);
-  for (int64_t k = 0; k < g.H * g.W; k++)
+  // Both index types the kernel uses: 32-bit for every realistic image, 64-bit beyond.
+  std::vector<Out> pixel32(n);
+  for (int64_t k = 0; k < g.H * g.W; k++) {
     MixPixel<int64_t>(own.data(), other.data(), pixel.data(), p, g, norm.scale, norm.bias, k);
+    MixPixel<uint32_t>(own.data(), other.data(), pixel32.data(), p, g, norm.scale, norm.bias,
+                       static_cast<uint32_t>(k));
+  }
   cases++;
-  if (std::memcmp(cpu.data(), pixel.data(), n * sizeof(Out)) != 0) {
+  if (std::memcmp(cpu.data(), pixel.data(), n * sizeof(Out)) != 0 ||
+      std::memcmp(cpu.data(), pixel32.data(), n * sizeof(Out)) != 0) {
     std::printf("differs: H=%lld W=%lld C=%d in_chw=%d out_chw=%d norm=%d cut=%d weight=%g box=%d,%d,%d,%d in=%zu out=%zu\n",
                 static_cast<long long>(g.H), static_cast<long long>(g.W), g.C, g.in_chw, g.out_chw,
                 normalize, p.cut, p.weight, p.box[0], p.box[1], p.box[2], p.box[3], sizeof(In), sizeof(Out));
@@ -62,7 +68,43 @@ bool CheckOutputs(const Geometry &g, const Sample &p, bool normalize, std::mt199
 
 }  // namespace
 
+// float16 stores round to nearest even, as CUDA's __float2half: ties, subnormals, overflow,
+// and the integer conversion against the compiler's own over a sweep of all floats.
+bool CheckHalves() {
+  const struct { float in; uint16_t out; } ties[] = {
+      {2049.0f, 0x6800},                  // 2048: a tie between 2048 and 2050, to even
+      {2051.0f, 0x6802},                  // 2052
+      {1.0f + 0x1p-11f, 0x3c00},          // 1
+      {1.0f + 3 * 0x1p-11f, 0x3c02},      // 1 + 2^-9
+      {-2049.0f, 0xe800},
+      {65519.0f, 0x7bff}, {65520.0f, 0x7c00},  // the largest half, then Inf
+      {0x1p-25f, 0x0000}, {3 * 0x1p-25f, 0x0002}, {0x1p-24f, 0x0001},  // subnormal ties
+      {0.0f, 0x0000}, {-0.0f, 0x8000}};
+  for (const auto &t : ties) {
+    const dali::float16 h = dali_mixup::kernels::Store<dali::float16>(t.in);
+    uint16_t bits;
+    std::memcpy(&bits, &h, sizeof(bits));
+    if (bits != t.out || dali_mixup::kernels::HalfBitsRounded(t.in) != t.out) {
+      std::printf("float16 of %a: 0x%04x, expected 0x%04x\n", t.in, bits, t.out);
+      return false;
+    }
+  }
+  for (uint64_t x = 0; x < (uint64_t{1} << 32); x += 4099) {
+    float f;
+    const uint32_t u = static_cast<uint32_t>(x);
+    std::memcpy(&f, &u, sizeof(f));
+    const uint16_t a = dali_mixup::kernels::HalfBits(f), b = dali_mixup::kernels::HalfBitsRounded(f);
+    const bool nan = f != f;
+    if (nan ? ((a & 0x7c00) != 0x7c00 || (b & 0x7c00) != 0x7c00 || !(a & 0x3ff) || !(b & 0x3ff)) : a != b) {
+      std::printf("float16 of %a: 0x%04x by the compiler, 0x%04x by integers\n", f, a, b);
+      return false;
+    }
+  }
+  return true;
+}
+
 int main() {
+  if (!CheckHalves()) return 1;
   std::mt19937 rng(7);
   const int sizes[][2] = {{1, 1}, {1, 5}, {4, 1}, {2, 3}, {7, 5}, {16, 16}, {33, 17}};
   for (const auto &hw : sizes) {

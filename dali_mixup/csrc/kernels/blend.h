@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "dali/core/float16.h"
@@ -74,13 +75,60 @@ DALI_MIXUP_HOST_DEV inline float BlendValue(float own, float other, const Affine
   return Add(Add(Mul(own, w.own), Mul(other, w.other)), w.bias);
 }
 
+// float32 to IEEE half bits, rounded to nearest even, in integer arithmetic (DALI's host
+// float16 rounds ties away from zero; CUDA's __float2half and numpy round them to even).
+// NaN stays NaN, 65520 and more become Inf.
+inline uint16_t HalfBitsRounded(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, sizeof(x));
+  const uint32_t sign = (x >> 16) & 0x8000u, abs = x & 0x7fffffffu;
+  if (abs >= 0x7f800000u) return static_cast<uint16_t>(sign | (abs > 0x7f800000u ? 0x7e00u : 0x7c00u));
+  if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);
+  uint32_t bits, rest, halfway;
+  if (abs >= 0x38800000u) {  // a normal half: rebias the exponent, drop 13 bits
+    bits = (abs - 0x38000000u) >> 13;
+    rest = abs & 0x1fffu;
+    halfway = 0x1000u;
+  } else {  // a subnormal half (units of 2^-24) or zero
+    const int shift = 126 - static_cast<int>(abs >> 23);
+    if (shift > 24) return static_cast<uint16_t>(sign);  // below 2^-25
+    const uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
+    bits = mantissa >> shift;
+    rest = mantissa & ((1u << shift) - 1);
+    halfway = 1u << (shift - 1);
+  }
+  if (rest > halfway || (rest == halfway && (bits & 1u))) bits++;  // a carry may reach Inf: right
+  return static_cast<uint16_t>(sign | bits);
+}
+
+// The same, through the CPU's own conversion where the compiler has one (it vectorizes).
+inline uint16_t HalfBits(float value) {
+#if defined(__FLT16_MANT_DIG__) && !defined(__CUDACC__)
+  const _Float16 half = static_cast<_Float16>(value);
+  uint16_t bits;
+  std::memcpy(&bits, &half, sizeof(bits));
+  return bits;
+#else
+  return HalfBitsRounded(value);
+#endif
+}
+
 // float32 to the output type: uint8 rounded half to even (as numpy's rint) and saturated,
-// NaN to 0; float16 rounded to nearest even.
+// NaN to 0; float16 rounded to nearest even on both devices.
 template <typename Out>
 DALI_MIXUP_HOST_DEV inline Out Store(float v) {
   if constexpr (std::is_same_v<Out, uint8_t>) {
     const float low = v > 0.0f ? v : 0.0f;
     return static_cast<uint8_t>(rintf(low < 255.0f ? low : 255.0f));
+  } else if constexpr (std::is_same_v<Out, dali::float16>) {
+#if defined(__CUDA_ARCH__)
+    return static_cast<Out>(v);  // __float2half: to nearest even
+#else
+    const uint16_t bits = HalfBits(v);
+    Out out;
+    std::memcpy(&out, &bits, sizeof(bits));
+    return out;
+#endif
   } else {
     return static_cast<Out>(v);
   }

@@ -49,7 +49,7 @@ __global__ void MixImages(const ImageJob<In, Out> *jobs, Geometry g, const float
 }
 
 // blockIdx.x: the sample; targets: n rows of `classes` values.
-__global__ void WriteParams(const ParamJob *jobs, const Sample *samples, const float *targets,
+static __global__ void WriteParams(const ParamJob *jobs, const Sample *samples, const float *targets,
                             int classes) {
   const int i = blockIdx.x;
   const ParamJob job = jobs[i];

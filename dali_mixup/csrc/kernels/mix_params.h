@@ -82,10 +82,8 @@ inline void BoxAxis(const MixSettings &s, double size, float lam_cut, float v, f
   *side = static_cast<int>(high - low);
 }
 
-// Sample i of a batch of n, of which the first `real` are real; images of size (H, W).
-inline Sample DrawSample(const MixSettings &s, int i, int n, int real, const Draws &d, int H,
-                         int W) {
-  (void)n;
+// Sample i of a batch whose first `real` samples are real; images of size (H, W).
+inline Sample DrawSample(const MixSettings &s, int i, int real, const Draws &d, int H, int W) {
   Sample out;
   const bool both = s.mixup && s.cutmix;
   const float *u = d.uniform;

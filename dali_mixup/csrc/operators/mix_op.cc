@@ -79,8 +79,8 @@ DALI_SCHEMA(DaliMixupMix)
     .AddArg("correct_lam", "CutMix lam from the clipped box.", DALIDataType::DALI_BOOL)
     .AddArg("label_smoothing", "Label smoothing.", DALIDataType::DALI_FLOAT)
     .AddOptionalArg("prob", "Chance of mixing, per sample.", 1.0f, true)
-    .AddOptionalArg("samples", "Real samples at the start of the batch (the rest are a reader's "
-                    "padding, never mixed); -1: all.", -1, true)
+    .AddOptionalArg("samples", "Real samples at the start of the batch, the same value for every "
+                    "sample (the rest are a reader's padding, never mixed); -1: all.", -1, true)
     .AddOptionalArg("minmax", "CutMix box side fractions 'lo,hi' as decimal text, read as doubles; "
                     "empty: the box from CutMix's Beta draw.", std::string())
     .AddParent("DaliMixupNormalize");

@@ -3,6 +3,7 @@
 // one the per-sample parameters. Registered into the schemas of the CPU library, which must be
 // loaded first.
 
+#include <tuple>
 #include <vector>
 
 #include "dali/kernels/dynamic_scratchpad.h"
@@ -31,8 +32,9 @@ void MixPixelsGpu(const ImageSpec &spec, const TensorList<GPUBackend> &images,
                  out.mutable_tensor<Out>(i), samples[i]};
     const kernels::ImageJob<In, Out> *dev_jobs = nullptr;
     const float *scale = nullptr, *bias = nullptr;
+    // Through pinned, stream-ordered staging (ToContiguousGPU), not a pageable copy.
     if (spec.scale().empty()) {
-      dev_jobs = scratch.ToGPU(stream, jobs);
+      std::tie(dev_jobs) = scratch.ToContiguousGPU(stream, jobs);
     } else {
       std::tie(dev_jobs, scale, bias) = scratch.ToContiguousGPU(stream, jobs, spec.scale(), spec.bias());
     }

@@ -116,6 +116,10 @@ class ImageSpec {
   template <typename Backend>
   dali::OutputDesc Setup(const TensorList<Backend> &images, int num_classes) {
     const int n = images.num_samples();
+    const DALIDataType type = images.type();
+    if (n > 0 && type != DALIDataType::DALI_UINT8 && type != DALIDataType::DALI_FLOAT16 &&
+        type != DALIDataType::DALI_FLOAT)
+      FailType("images", std::string("expected uint8, float16 or float32, got ") + dali::GetBuiltinTypeName(type));
     const std::string in_layout = layout_.empty() ? std::string(images.GetLayout().c_str()) : layout_;
     for (int i = 0; i < n; i++) {
       if ((in_layout != "HWC" && in_layout != "CHW") || images.tensor_shape(i).size() != 3)
@@ -224,6 +228,7 @@ class MixRecipe {
     const TensorList<CPUBackend> *perm = s.mode == kernels::kPair ? nullptr : &ws.Input<CPUBackend>(next++);
     const TensorList<CPUBackend> *beta_mix = s.mixup ? &ws.Input<CPUBackend>(next++) : nullptr;
     const TensorList<CPUBackend> *beta_cut = s.cutmix && !s.minmax ? &ws.Input<CPUBackend>(next++) : nullptr;
+    // The batch's count: every sample carries the same value; sample 0's is read.
     const int real = kernels::RealSamples(spec.GetArgument<int>("samples", &ws, 0), n);
     const int last = kernels::UniformDraws(s) - 1;
     std::vector<kernels::Sample> samples(n);
@@ -236,7 +241,7 @@ class MixRecipe {
       d.beta_mixup = beta_mix ? beta_mix->tensor<float>(shared)[0] : 1.0f;
       d.beta_cutmix = beta_cut ? beta_cut->tensor<float>(shared)[0] : 0.0f;
       d.prob = spec.GetArgument<float>("prob", &ws, i);
-      samples[i] = kernels::DrawSample(s, i, n, real, d, H, W);
+      samples[i] = kernels::DrawSample(s, i, real, d, H, W);
     }
     return samples;
   }
