@@ -48,7 +48,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import nvidia.dali as dali
@@ -339,17 +339,24 @@ def available(device: str = "cpu") -> bool:
     return _load_cpu() and (device == "cpu" or _load_gpu())
 
 
-@functools.cache
-def _load_cpu() -> bool:
+def _loaded(device: str, load: Callable[[], object]) -> bool:
+    """Whether ``load`` (building and loading ``device``'s library) succeeded; the first
+    failure is warned about, naming why and what the stage does instead."""
     try:
-        # Global symbols: the GPU library's registrations link to the schemas defined here.
-        plugin_manager.load_library(str(build()), global_symbols=True)
+        load()
     except (BuildError, OSError, RuntimeError) as error:
-        warnings.warn(f"dali_mixup: the CPU operators are unavailable ({error}); the stage on the "
-                      f"CPU composes DALI's operators instead, with the same results, more slowly",
-                      RuntimeWarning, stacklevel=4)
+        where = device.upper()
+        warnings.warn(f"dali_mixup: the {where} operators are unavailable ({error}); the stage on the "
+                      f"{where} composes DALI's operators instead, with the same results, more slowly",
+                      RuntimeWarning, stacklevel=5)
         return False
     return True
+
+
+@functools.cache
+def _load_cpu() -> bool:
+    # Global symbols: the GPU library's registrations link to the schemas defined here.
+    return _loaded("cpu", lambda: plugin_manager.load_library(str(build()), global_symbols=True))
 
 
 def _driver_cuda() -> int | None:
@@ -376,13 +383,9 @@ def _check_driver() -> None:
 
 @functools.cache
 def _load_gpu() -> bool:
-    try:
+    def load() -> None:
         library = build_gpu()
         _check_driver()
         plugin_manager.load_library(str(library))
-    except (BuildError, OSError, RuntimeError) as error:
-        warnings.warn(f"dali_mixup: the GPU operators are unavailable ({error}); the stage on the "
-                      f"GPU composes DALI's operators instead, with the same results, more slowly",
-                      RuntimeWarning, stacklevel=4)
-        return False
-    return True
+
+    return _loaded("gpu", load)
