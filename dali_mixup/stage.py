@@ -120,11 +120,12 @@ def mix(images: DataNode, labels: DataNode, config: MixConfig, *, prob: Prob | N
     ``normalize``: a ``Normalize`` applied to the mixed images (its layout is the output's);
     with the stage's operator in the same pass, so a pipeline needs no
     ``fn.crop_mirror_normalize``.
-    ``samples``: a CPU DataNode, an integer scalar per sample: how many samples at the start
-    of the batch are real, the rest being DALI's padding of a reader's last, partial batch
-    (copies of its last sample); None, or a value outside [0, batch size): all are real.
-    Padded samples are not mixed (partner: themselves, lam 1, their own target) and real
-    samples mix only with real ones. ``pipelines`` gives it for every batch.
+    ``samples``: a CPU DataNode, an integer scalar per sample, the same for every sample of
+    a batch: how many samples at the start of the batch are real, the rest being DALI's
+    padding of a reader's last, partial batch (copies of its last sample); None, or a value
+    outside [0, batch size): all are real. Padded samples are not mixed (partner: themselves,
+    lam 1, their own target) and real samples mix only with real ones. ``pipelines`` gives it
+    wherever a shard's last batch is padded.
     Returns ``(images, targets)`` on the images' device: images of ``dtype`` (float32,
     float16, or uint8 with Mixup rounded half to even, as timm's ``FastCollateMixup``)
     with the input's shape and layout (or ``normalize.layout``); targets float32
