@@ -15,7 +15,11 @@ Mixer = Callable[[torch.Tensor, torch.Tensor], Batch]  # (images, class ids) -> 
 # The mixing recipe every contender runs: torchvision's reference recipe, timm's switch.
 MIXUP_ALPHA = 0.8
 CUTMIX_ALPHA = 1.0
-REFERENCE = "dataloader-mix"
+# No label smoothing: torchvision's recipe smooths in the loss, so outputs stay alike.
+LABEL_SMOOTHING = 0.0
+REFERENCE = "dataloader-mix"  # the DataLoader recipe: every contender's ratio is taken against it
+OURS = "dali-mix"  # and against ours, with mixing
+CEILING = "decode-only"  # reading and decoding the crop window only: a reference line, not a contender
 QUIET_SHARE = 0.1  # a round where other processes took more of the CPU is flagged (and, by default, redone)
 TARGETS = (  # (numerator, denominator, minimum ratio), on a machine without a GPU
     ("dali-mix", "dataloader-mix", 2.0),
@@ -58,3 +62,4 @@ class Contender:
     number: int
     label: str
     open: Callable[[], Iterator[Batch]]  # an endless stream of batches
+    ceiling: bool = False  # a reference line (no output check, no ratio target), not a contender

@@ -1,5 +1,5 @@
-"""The throughput benchmark's report: the machine, the figures per contender, the Markdown
-table, the JSON file and the bar chart."""
+"""The throughput benchmark's report: the machine, the figures per contender and of the
+decode-only ceiling, the Markdown table, the JSON file and the bar chart."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import subprocess
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import metadata
@@ -17,7 +18,8 @@ import numpy as np
 import nvidia.dali as dali
 import torch
 
-from benchmarks.recipe import GPU_TARGETS, QUIET_SHARE, REFERENCE, TARGETS, Contender, DataInfo, Settings
+from benchmarks.recipe import (GPU_TARGETS, OURS, QUIET_SHARE, REFERENCE, TARGETS, Contender, DataInfo,
+                               Settings)
 from benchmarks.timing import summarize
 
 
@@ -70,21 +72,36 @@ def median_or_none(values: Sequence[float | None]) -> float | None:
     return float(np.median(known)) if known else None
 
 
+def figures(contenders: Sequence[Contender], rounds: dict[str, list[dict]], outputs: dict[str, dict], *,
+            workers: int) -> tuple[list[dict], dict | None]:
+    """Each contender's row (in number order) and the decode-only ceiling's (None where it did not
+    run): median images/s and its spread over the rounds, per core (of the ``workers`` threads or
+    processes each one gets), CPU time per image; each contender's ratio to ours (with mixing) and
+    to the DataLoader recipe, and the share of the ceiling that each of those two reaches."""
+    speed = {key: [r["images_per_s"] for r in records] for key, records in rounds.items()}
+    ours, reference = summarize(speed[OURS])["median"], summarize(speed[REFERENCE])["median"]
+    rows, ceiling = [], None
+    for c in sorted(contenders, key=lambda c: c.number):
+        stats = summarize(speed[c.key])
+        row = {"key": c.key, "label": c.label, **stats, "images_per_s_per_core": stats["median"] / workers,
+               "cpu_ms_per_image": median_or_none([r["cpu_ms_per_image"] for r in rounds[c.key]]),
+               "rounds": rounds[c.key], "output": outputs[c.key]}
+        if c.ceiling:
+            ceiling = {**row, "ours_fraction": ours / stats["median"],
+                       "reference_fraction": reference / stats["median"]}
+        else:
+            rows.append({"key": c.key, "number": c.number, **row, "ratio_to_ours": stats["median"] / ours,
+                         "ratio_to_reference": stats["median"] / reference})
+    return rows, ceiling
+
+
 def build_report(
     *, contenders: Sequence[Contender], rounds: dict[str, list[dict]], outputs: dict[str, dict],
     orders: list[list[str]], settings: Settings, data: DataInfo, backend: str, machine: dict,
     started: dt.datetime, argv: Sequence[str],
 ) -> dict[str, object]:
     """Every figure of the run, as written to results.json."""
-    speed = {key: [r["images_per_s"] for r in records] for key, records in rounds.items()}
-    reference = summarize(speed[REFERENCE])["median"]
-    rows = []
-    for c in sorted(contenders, key=lambda c: c.number):
-        stats = summarize(speed[c.key])
-        rows.append({"key": c.key, "number": c.number, "label": c.label, **stats,
-                     "ratio_to_reference": stats["median"] / reference,
-                     "cpu_ms_per_image": median_or_none([r["cpu_ms_per_image"] for r in rounds[c.key]]),
-                     "rounds": rounds[c.key], "output": outputs[c.key]})
+    rows, ceiling = figures(contenders, rounds, outputs, workers=settings.workers)
     medians = {row["key"]: row["median"] for row in rows}
     targets = [
         {"numerator": num, "denominator": den, "minimum": minimum,
@@ -99,10 +116,12 @@ def build_report(
                  "classes": data.num_classes},
         "baseline_backend": backend,
         "reference": REFERENCE,
+        "ours": OURS,
         "machine": machine,
         "code": describe_code(),
         "round_orders": orders,
         "contenders": rows,
+        "ceiling": ceiling,
         "targets": targets,
     }
 
@@ -111,6 +130,13 @@ def describe_commit(code: dict) -> str:
     if code["commit"] is None:
         return "not a git checkout"
     return code["commit"] + (" with local changes" if code["modified"] else "")
+
+
+def figure_cells(r: dict) -> str:
+    """The table cells a contender and the ceiling share: median, min, max, IQR, per core, CPU ms/image."""
+    cpu = "n/a" if r["cpu_ms_per_image"] is None else f"{r['cpu_ms_per_image']:.2f}"
+    return (f"{r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['q1']:.1f}-{r['q3']:.1f} "
+            f"| {r['images_per_s_per_core']:.1f} | {cpu}")
 
 
 def render_markdown(report: dict) -> str:
@@ -125,19 +151,27 @@ def render_markdown(report: dict) -> str:
         f"data: {'built-in synthetic set' if d['synthetic'] else d['root']} ({d['images']} images, "
         f"{d['classes']} classes); baseline recipe: {report['baseline_backend']}; code: {describe_commit(report['code'])}.",
         "",
-        "| # | contender | images/s (median) | min | max | IQR | CPU ms/image | vs #3 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| # | contender | images/s (median) | min | max | IQR | images/s per core | CPU ms/image "
+        "| vs #1 | vs #3 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["contenders"]:
-        cpu = "n/a" if r["cpu_ms_per_image"] is None else f"{r['cpu_ms_per_image']:.2f}"
-        lines.append(f"| {r['number']} | {r['label']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} "
-                     f"| {r['q1']:.1f}-{r['q3']:.1f} | {cpu} | {r['ratio_to_reference']:.2f}x |")
+        lines.append(f"| {r['number']} | {r['label']} | {figure_cells(r)} "
+                     f"| {r['ratio_to_ours']:.2f}x | {r['ratio_to_reference']:.2f}x |")
+    ceiling = report.get("ceiling")
+    if ceiling is not None:
+        lines.append(f"| ceiling | {ceiling['label']} | {figure_cells(ceiling)} | - | - |")
     lines.append("")
     numbers = {r["key"]: r["number"] for r in report["contenders"]}
+    if ceiling is not None:
+        lines.append(f"- Decode-only ceiling (a reference, not a contender): {ceiling['median']:.1f} images/s, "
+                     f"{ceiling['images_per_s_per_core']:.1f} per core; ours (#{numbers[report['ours']]}) / decode-only = "
+                     f"{ceiling['ours_fraction']:.2f}, #{numbers[report['reference']]} / decode-only = "
+                     f"{ceiling['reference_fraction']:.2f}")
     for t in report["targets"]:
         lines.append(f"- #{numbers[t['numerator']]} / #{numbers[t['denominator']]} = {t['ratio']:.3f} "
                      f"(target >= {t['minimum']}): {'met' if t['met'] else 'missed'}")
-    records = [x for r in report["contenders"] for x in r["rounds"]]
+    records = [x for r in [*report["contenders"], *([ceiling] if ceiling else [])] for x in r["rounds"]]
     redone, waited = sum(x["attempts"] - 1 for x in records), sum(x["waited_s"] for x in records)
     if redone or waited:
         lines.append(f"- Other processes shared the CPU: the run waited {waited:.0f} s for them in all and "
@@ -150,7 +184,8 @@ def render_markdown(report: dict) -> str:
 
 
 def write_chart(report: dict, path: Path) -> None:
-    """Horizontal bars of median images/s, whiskers from min to max, ratio to #3 on each bar."""
+    """Horizontal bars of median images/s, whiskers from min to max, ratios to #1 and #3 on each bar,
+    the decode-only ceiling as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,14 +194,24 @@ def write_chart(report: dict, path: Path) -> None:
     rows = report["contenders"][::-1]  # contender 1 on top
     medians = [r["median"] for r in rows]
     errors = [[r["median"] - r["min"] for r in rows], [r["max"] - r["median"] for r in rows]]
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.7 * len(rows)))
-    ax.barh([f"#{r['number']} {r['label']}" for r in rows], medians, xerr=errors, capsize=4, color="#4c72b0")
+    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.8 * len(rows)))
+    ax.barh([textwrap.fill(f"#{r['number']} {r['label']}", 40) for r in rows], medians, xerr=errors, capsize=4,
+            color="#4c72b0")
     for y, r in enumerate(rows):
-        ax.text(r["max"], y, f"  {r['median']:.0f}/s, {r['ratio_to_reference']:.2f}x", va="center")
+        ax.text(r["max"], y, f"  {r['median']:.0f}/s, {r['ratio_to_ours']:.2f}x #1, "
+                f"{r['ratio_to_reference']:.2f}x #3", va="center")
+    right = max(r["max"] for r in rows)
+    ceiling = report.get("ceiling")
+    if ceiling is not None:
+        ax.axvline(ceiling["median"], color="#c44e52", linestyle="--")
+        ax.text(ceiling["median"], len(rows) - 0.5, f" decode-only: {ceiling['median']:.0f}/s\n"
+                f" #1 reaches {ceiling['ours_fraction']:.2f}", color="#c44e52", va="top", fontsize=8)
+        right = max(right, ceiling["median"])
     m, s = report["machine"], report["settings"]
-    ax.set_xlabel("images/s: median of rounds, whiskers min-max\nlabels: median and ratio to #3")
+    ax.set_xlabel("images/s: median of rounds, whiskers min-max\nlabels: median and ratios to #1 and #3; "
+                  "dashed: decode-only ceiling")
     ax.set_title(f"batch {s['batch_size']}, {s['image_size']} px, {s['workers']} cores: {m['cpu']}", fontsize=9)
-    ax.set_xlim(0, max(r["max"] for r in rows) * 1.35)
+    ax.set_xlim(0, right * 1.6)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -9,9 +9,19 @@ number of CPU threads or worker processes. Contenders:
 2. ``dali-nomix``: the same pipeline without mixing; 1 against 2 is the cost of our stage.
 3. ``dataloader-mix``: ``torch.utils.data.DataLoader`` over torchvision's ``ImageFolder`` with
    its training transforms and v2 ``MixUp``/``CutMix`` in the ``collate_fn`` (an equivalent
-   Pillow + torch recipe when torchvision is missing). Every ratio is taken against this one.
+   Pillow + torch recipe when torchvision is missing). Every ratio is taken against this one
+   and against 1.
 4. ``dataloader-gpumix`` (only with a GPU): the same DataLoader without mixing, the batch
    copied to the GPU and mixed there, as NVIDIA's training examples do.
+5. ``nvidia-recipe``: NVIDIA's recipe (DeepLearningExamples' image classification): contender 2
+   through ``DALILoader`` (class ids), then Mixup only in torch after the iterator, as its
+   ``mixup.py`` does (one lam per batch from ``np.random.beta``, a ``torch.randperm`` partner),
+   on the same device as contender 2.
+
+Beside them, not a contender (no target, no output check): the decode-only ceiling
+(``decode-only``, timed in the same rounds), a CPU DALI pipeline reading the same files with as many threads and
+decoding the random-resized-crop window only, its outputs taken from ``pipe.run()`` as they
+are: what reading and decoding alone allow, and the share of it that 1 reaches.
 
 Targets (``recipe.TARGETS``, ``recipe.GPU_TARGETS``): without a GPU, 1 at least 2x 3 and 0.97x
 2; with one, 1 at least 3x 4 (the same CPU cores) and 0.99x 2.
@@ -21,8 +31,9 @@ to round) starts a fresh instance (pipeline or DataLoader), warms it up over ``-
 batches, drains what it prefetched while a full run checked the machine for quiet, times
 ``--batches`` batches and stops it: instances of one pipeline differ by a few percent in
 speed for as long as they live, so each round draws a new one. Full runs wait for other processes to leave the CPU
-before each timed round and run a round they disturbed again. Results go to a Markdown table on the terminal and, under ``--out``,
-to ``results.json`` (every figure and the machine), ``results.md`` and ``throughput.png``.
+before each timed round and run a round they disturbed again. Results go to a Markdown table on the terminal (images/s, per core, and the
+ratios to 1 and to 3) and, under ``--out``, to ``results.json`` (every figure and the machine),
+``results.md`` and ``throughput.png``.
 """
 
 from __future__ import annotations
@@ -38,9 +49,12 @@ import torch
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.alternatives import NvidiaMixup, decode_only_stream, nvidia_stream
 from benchmarks.baseline import dataloader_stream, torchvision_available
 from benchmarks.recipe import (
+    CEILING,
     CUTMIX_ALPHA,
+    LABEL_SMOOTHING,
     MIXUP_ALPHA,
     QUIET_SHARE,
     REFERENCE,
@@ -96,9 +110,9 @@ def dali_stream(data: DataInfo, settings: Settings, *, mixing: bool, device: str
 
     mix = None
     if mixing:
-        # No label smoothing: torchvision's recipe smooths in the loss, so outputs stay alike.
         mix = MixConfig(
-            mixup_alpha=MIXUP_ALPHA, cutmix_alpha=CUTMIX_ALPHA, label_smoothing=0.0, num_classes=data.num_classes
+            mixup_alpha=MIXUP_ALPHA, cutmix_alpha=CUTMIX_ALPHA, label_smoothing=LABEL_SMOOTHING,
+            num_classes=data.num_classes,
         )
     pipe = train_pipeline(
         str(data.root),
@@ -112,6 +126,19 @@ def dali_stream(data: DataInfo, settings: Settings, *, mixing: bool, device: str
     loader = DALILoader(pipe)
     while True:
         yield from loader
+
+
+# ---------------------------------------------------------------- contender 5 and the ceiling
+
+
+def nvidia_recipe_stream(data: DataInfo, settings: Settings, *, device: str) -> Iterator[Batch]:
+    """Contender 2's batches mixed after the iterator, as DeepLearningExamples does."""
+    mixer = NvidiaMixup(alpha=MIXUP_ALPHA, num_classes=data.num_classes, label_smoothing=LABEL_SMOOTHING)
+    batches = dali_stream(data, settings, mixing=False, device=device)
+    try:
+        yield from nvidia_stream(batches, mixer)
+    finally:
+        batches.close()
 
 
 def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> list[Contender]:
@@ -133,6 +160,11 @@ def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: b
                   lambda: dali_stream(data, settings, mixing=True, device=device)),
         Contender("dali-nomix", 2, f"DALI train_pipeline on the {device.upper()}, without mixing",
                   lambda: dali_stream(data, settings, mixing=False, device=device)),
+        Contender("nvidia-recipe", 5, f"NVIDIA's recipe (DeepLearningExamples): DALI on the {device.upper()} "
+                  "without mixing, Mixup only in torch after the iterator",
+                  lambda: nvidia_recipe_stream(data, settings, device=device)),
+        Contender(CEILING, 0, "decode-only ceiling: DALI reads and decodes the crop window on the CPU, "
+                  "nothing after it", lambda: decode_only_stream(data, settings), ceiling=True),
     ]
     return contenders
 
@@ -205,7 +237,8 @@ def run(contenders: Sequence[Contender], settings: Settings, *, num_classes: int
                                         + settings.batches)
 
     def check(outputs: dict[str, dict]) -> None:
-        check_fair(outputs, batch_size=settings.batch_size, image_size=settings.image_size,
+        ceilings = {c.key for c in contenders if c.ceiling}
+        check_fair({k: v for k, v in outputs.items() if k not in ceilings}, batch_size=settings.batch_size, image_size=settings.image_size,
                    num_classes=num_classes)
 
     with tqdm(total=per_contender * len(contenders), unit="batch", disable=None) as bar:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -96,8 +97,13 @@ class QuietGate:
 
 
 def consume(batch: Batch) -> int:
-    """Touch both tensors as a training step would (waiting for device work); return the image count."""
+    """Touch both tensors as a training step would (waiting for device work); return the image count.
+
+    The decode-only ceiling hands over DALI's own CPU batches from ``pipe.run()``, complete on
+    return: they are counted as they are, with no copy into torch."""
     images, targets = batch
+    if not isinstance(images, torch.Tensor):
+        return len(images)
     images[-1, -1, -1, -1].item()
     targets[-1].sum().item()
     return images.shape[0]
@@ -106,6 +112,9 @@ def consume(batch: Batch) -> int:
 def describe_output(batch: Batch) -> dict[str, object]:
     """Shape, dtype and device of a batch, for the report and the fairness check."""
     images, targets = batch
+    if not isinstance(images, torch.Tensor):  # DALI batches of differently sized samples
+        return {name: {"batch": len(t), "layout": t.layout(), "dtype": str(t.dtype), "device": "cpu"}
+                for name, t in (("images", images), ("targets", targets))}
     return {
         "images": {"shape": list(images.shape), "dtype": str(images.dtype), "device": str(images.device)},
         "targets": {"shape": list(targets.shape), "dtype": str(targets.dtype), "device": str(targets.device)},

@@ -6,6 +6,7 @@ No timing is asserted: only that the runs complete and that their outputs agree 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -43,9 +45,10 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path
 def test_quick_run_has_every_contender_with_its_figures(quick_run):
     report, _, _, _ = quick_run
     numbers = sorted(row["number"] for row in report["contenders"])
-    assert numbers == ([1, 2, 3, 4] if torch.cuda.is_available() else [1, 2, 3])
+    assert numbers == ([1, 2, 3, 4, 5] if torch.cuda.is_available() else [1, 2, 3, 5])
+    assert report["ceiling"]["key"] == "decode-only" and "number" not in report["ceiling"]
     settings = report["settings"]
-    for row in report["contenders"]:
+    for row in [*report["contenders"], report["ceiling"]]:
         samples = [r["images_per_s"] for r in row["rounds"]]
         assert len(samples) == settings["repeats"] and all(v > 0 for v in samples)
         assert all(r["attempts"] == 1 and r["waited_s"] == 0 for r in row["rounds"])  # --quick never waits
@@ -54,12 +57,17 @@ def test_quick_run_has_every_contender_with_its_figures(quick_run):
             assert all(0 <= r["other_cpu_share"] <= 1 for r in row["rounds"])
         assert row["min"] == min(samples) and row["max"] == max(samples)
         assert row["min"] <= row["q1"] <= row["median"] <= row["q3"] <= row["max"]
+        if row is report["ceiling"]:  # DALI's own batches: uint8 crops of their own sizes
+            assert row["output"]["images"]["batch"] == settings["batch_size"]
+            assert row["output"]["images"]["layout"] == "HWC"
+            continue
         images = row["output"]["images"]
         assert images["shape"] == [settings["batch_size"], 3, settings["image_size"], settings["image_size"]]
         assert images["dtype"] == "torch.float32"
     orders = report["round_orders"]
     assert len(orders) == settings["repeats"]
-    assert all(sorted(order) == sorted(r["key"] for r in report["contenders"]) for order in orders)
+    keys = [r["key"] for r in report["contenders"]] + ["decode-only"]
+    assert all(sorted(order) == sorted(keys) for order in orders)
     assert orders[1] == orders[0][1:] + orders[0][:1]  # rotated: every contender takes every place
 
 
@@ -67,9 +75,15 @@ def test_quick_run_has_every_contender_with_its_figures(quick_run):
 def test_quick_run_ratios_are_the_quotients_of_the_medians(quick_run):
     report, _, _, _ = quick_run
     medians = {row["key"]: row["median"] for row in report["contenders"]}
-    reference = medians[report["reference"]]
+    reference, ours = medians[report["reference"]], medians[report["ours"]]
+    workers = report["settings"]["workers"]
     for row in report["contenders"]:
         assert math.isclose(row["ratio_to_reference"], row["median"] / reference, rel_tol=1e-12)
+        assert math.isclose(row["ratio_to_ours"], row["median"] / ours, rel_tol=1e-12)
+        assert math.isclose(row["images_per_s_per_core"], row["median"] / workers, rel_tol=1e-12)
+    ceiling = report["ceiling"]
+    assert math.isclose(ceiling["ours_fraction"], ours / ceiling["median"], rel_tol=1e-12)
+    assert math.isclose(ceiling["reference_fraction"], reference / ceiling["median"], rel_tol=1e-12)
     expected = ({("dali-mix", "dataloader-gpumix"), ("dali-mix", "dali-nomix")} if torch.cuda.is_available()
                 else {("dali-mix", "dataloader-mix"), ("dali-mix", "dali-nomix")})
     assert {(t["numerator"], t["denominator"]) for t in report["targets"]} == expected
@@ -89,11 +103,27 @@ def test_quick_run_markdown_shows_the_json_figures(quick_run):
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         assert cells[0] == str(row["number"]) and cells[1] == row["label"]
         assert cells[2] == f"{row['median']:.1f}" and cells[-1] == f"{row['ratio_to_reference']:.2f}x"
+        assert cells[6] == f"{row['images_per_s_per_core']:.1f}" and cells[-2] == f"{row['ratio_to_ours']:.2f}x"
     expected_backend = "torchvision" if report["machine"]["versions"]["torchvision"] else "pillow"
     assert report["baseline_backend"] == expected_backend
     assert f"baseline recipe: {expected_backend}" in markdown
     for target in report["targets"]:
         assert f"= {target['ratio']:.3f}" in markdown
+
+
+@pytest.mark.slow
+def test_quick_run_lists_nvidias_recipe_and_the_decode_only_ceiling(quick_run):
+    report, markdown, _, stdout = quick_run
+    nvidia = next(row for row in report["contenders"] if row["key"] == "nvidia-recipe")
+    assert nvidia["number"] == 5 and "NVIDIA's recipe (DeepLearningExamples)" in nvidia["label"]
+    assert "Mixup only" in nvidia["label"]
+    settings = report["settings"]
+    assert nvidia["output"]["targets"]["shape"] == [settings["batch_size"], report["data"]["classes"]]
+    assert f"| 5 | {nvidia['label']} |" in stdout
+    ceiling = report["ceiling"]
+    assert f"| ceiling | {ceiling['label']} | {ceiling['median']:.1f} |" in stdout
+    assert f"ours (#1) / decode-only = {ceiling['ours_fraction']:.2f}" in markdown
+    assert not any(ceiling["key"] in (t["numerator"], t["denominator"]) for t in report["targets"])
 
 
 @pytest.mark.slow
@@ -132,6 +162,89 @@ def test_baseline_mixer_targets_follow_the_pixels():
         partner = images.roll(1, 0)
         share = ((mixed - partner) / (images - partner)).mean(dim=(1, 2, 3))
         assert torch.allclose(own, share, atol=1e-5)
+
+
+def test_nvidia_mixup_blends_a_permutation_with_its_targets():
+    np.random.seed(0)
+    torch.manual_seed(0)
+    mixer = load_benchmark("alternatives").NvidiaMixup(alpha=0.8, num_classes=6, label_smoothing=0.1)
+    images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 3, 8, 8).contiguous()
+    labels = torch.tensor([0, 1, 2, 3, 4])
+    smoothed = torch.full((5, 6), 0.1 / 6)
+    smoothed[torch.arange(5), labels] += 0.9
+    assert torch.allclose(mixer.targets(labels, torch.float32), smoothed)
+    for _ in range(20):
+        mixed, targets = mixer(images, labels)
+        assert mixed.shape == images.shape and targets.shape == (5, 6)
+        assert torch.allclose(targets.sum(1), torch.ones(5))
+        # Each pixel is lam * own + (1 - lam) * partner, its target likewise (before smoothing).
+        unsmoothed = (targets - 0.1 / 6) / 0.9
+        assert torch.allclose(mixed[:, 0, 0, 0], unsmoothed @ torch.arange(6, dtype=torch.float32), atol=1e-5)
+        own = unsmoothed[torch.arange(5), labels]
+        moved = own[(own - 1).abs() > 1e-6]  # samples paired with another: one lam per batch
+        assert torch.allclose(moved, moved[:1].expand_as(moved), atol=1e-6)
+
+
+def _fake_report(*, ceiling: bool = True) -> dict:
+    """A report built from given round figures: 2 workers, ours 600/s, the DataLoader 300/s,
+    NVIDIA's recipe 450/s, the decode-only ceiling 1200/s."""
+    recipe, report = load_benchmark("recipe"), load_benchmark("report")
+
+    def records(*speeds):
+        return [{"images_per_s": v, "cpu_ms_per_image": 2.0, "other_cpu_share": 0.0, "attempts": 1,
+                 "waited_s": 0.0} for v in speeds]
+
+    contenders = [recipe.Contender("dali-mix", 1, "ours", iter),
+                  recipe.Contender("dali-nomix", 2, "ours unmixed", iter),
+                  recipe.Contender("dataloader-mix", 3, "loader", iter),
+                  recipe.Contender("nvidia-recipe", 5, "nvidia", iter)]
+    rounds = {"dali-mix": records(580, 600, 620), "dali-nomix": records(600, 600, 600),
+              "dataloader-mix": records(300, 300, 300),
+              "nvidia-recipe": records(450, 440, 460)}
+    if ceiling:
+        contenders.append(recipe.Contender("decode-only", 0, "decode only", iter, ceiling=True))
+        rounds["decode-only"] = records(1200, 1100, 1300)
+    settings = recipe.Settings(batch_size=8, image_size=32, workers=2, warmup=1, batches=1, repeats=3, seed=0,
+                               max_other_share=1.0, patience=0.0)
+    data = recipe.DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
+    machine = {"cpu": "cpu", "usable_cores": 2, "gpu": None}
+    return report.build_report(
+        contenders=contenders, rounds=rounds, outputs={k: {} for k in rounds}, orders=[], settings=settings,
+        data=data, backend="pillow", machine=machine, started=dt.datetime(2026, 1, 2), argv=["throughput.py"])
+
+
+def test_report_gives_per_core_figures_both_ratios_and_the_ceiling():
+    built = _fake_report()
+    rows = {row["key"]: row for row in built["contenders"]}
+    assert [row["number"] for row in built["contenders"]] == [1, 2, 3, 5]
+    del rows["dali-nomix"]
+    assert {k: (r["images_per_s_per_core"], r["ratio_to_ours"], r["ratio_to_reference"]) for k, r in rows.items()} == {
+        "dali-mix": (300.0, 1.0, 2.0), "dataloader-mix": (150.0, 0.5, 1.0), "nvidia-recipe": (225.0, 0.75, 1.5)}
+    ceiling = built["ceiling"]
+    assert (ceiling["median"], ceiling["images_per_s_per_core"]) == (1200.0, 600.0)
+    assert (ceiling["ours_fraction"], ceiling["reference_fraction"]) == (0.5, 0.25)
+    assert "ratio_to_ours" not in ceiling and "number" not in ceiling
+    markdown = load_benchmark("report").render_markdown(built)
+    assert """| # | contender | images/s (median) | min | max | IQR | images/s per core | CPU ms/image | vs #1 | vs #3 |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| 1 | ours | 600.0 | 580.0 | 620.0 | 590.0-610.0 | 300.0 | 2.00 | 1.00x | 2.00x |
+| 2 | ours unmixed | 600.0 | 600.0 | 600.0 | 600.0-600.0 | 300.0 | 2.00 | 1.00x | 2.00x |
+| 3 | loader | 300.0 | 300.0 | 300.0 | 300.0-300.0 | 150.0 | 2.00 | 0.50x | 1.00x |
+| 5 | nvidia | 450.0 | 440.0 | 460.0 | 445.0-455.0 | 225.0 | 2.00 | 0.75x | 1.50x |
+| ceiling | decode only | 1200.0 | 1100.0 | 1300.0 | 1150.0-1250.0 | 600.0 | 2.00 | - | - |
+
+- Decode-only ceiling (a reference, not a contender): 1200.0 images/s, 600.0 per core; ours (#1) / decode-only = 0.50, \
+#3 / decode-only = 0.25
+- #1 / #3 = 2.000 (target >= 2.0): met
+- #1 / #2 = 1.000 (target >= 0.97): met
+""" in markdown
+
+
+def test_report_without_the_ceiling_has_no_ceiling_line():
+    built = _fake_report(ceiling=False)
+    assert built["ceiling"] is None
+    markdown = load_benchmark("report").render_markdown(built)
+    assert "ceiling" not in markdown and "| 5 | nvidia |" in markdown
 
 
 def test_quiet_gate_holds_back_only_while_on_and_patient():
