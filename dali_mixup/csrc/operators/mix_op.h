@@ -295,7 +295,7 @@ class Mix : public dali::StatelessOperator<Backend> {
 
   void RunImpl(dali::Workspace &ws) override;
 
-  // Each sample's parameters and the mixed targets (n x num_classes), after Setup.
+  // Each sample's parameters from the draws, after Setup.
   std::vector<kernels::Sample> Samples(const dali::Workspace &ws) const {
     const auto &g = images_.geometry();
     return recipe_.Draw(this->spec_, ws, static_cast<int>(g.H), static_cast<int>(g.W));
