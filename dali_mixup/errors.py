@@ -52,7 +52,8 @@ _MESSAGES = {
 
 
 class MixInputError(ValueError):
-    """A batch that the mixing stage cannot mix: wrong layout, ragged shapes or bad labels."""
+    """A batch that the stage's operators cannot take: wrong layout, type, ragged shapes or bad
+    labels for mixing; a wrong layout, type or an empty image for ``resample.resize``."""
 
 
 # The most classes a failed check can encode in int32 with the largest check code.
@@ -77,7 +78,7 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
 # What the stage's operators (csrc/) throw.
 _FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
-_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:images|labels): [^\]]*)\]")
+_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:resize: )?(?:images|labels): [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 
 
@@ -99,7 +100,8 @@ def explain(error: BaseException) -> MixInputError | None:
         return _failed(*(int(g) for g in fused.groups()))
     fused_type = _FUSED_TYPE.search(text)
     if fused_type is not None:
-        return MixInputError(f"mix: {fused_type.group(1)}")
+        what = fused_type.group(1)
+        return MixInputError(what if what.startswith("resize: ") else f"mix: {what}")
     requested, sample = _REQUESTED.search(text), _SAMPLE.search(text)
     if "fn.reshape" not in text or requested is None or sample is None:
         return None

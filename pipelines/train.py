@@ -10,6 +10,7 @@ from nvidia.dali import fn
 from nvidia.dali.data_node import DataNode
 
 from dali_mixup import MixConfig, mix, normalize
+from dali_mixup.resample import Interpolation, check_interpolation, resize
 
 from .badfiles import screen
 from .device import Device, Runtime, check_shards, resolve_runtime
@@ -30,13 +31,14 @@ def _range(name: str, value: object, *, low: float, high: float) -> tuple[float,
 @dataclass(frozen=True, kw_only=True)
 class TrainGraph:
     """The training graph's options (timm's names): ``scale``/``ratio`` of the random resized
-    crop (area fraction, width/height), ``hflip`` the chance of a horizontal flip, ``mix`` the
-    mixing stage (None: no mixing)."""
+    crop (area fraction, width/height), ``hflip`` the chance of a horizontal flip,
+    ``interpolation`` the crop's resample, ``mix`` the mixing stage (None: no mixing)."""
 
     image_size: int
     scale: tuple[float, float] = (0.08, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: float = 0.5
+    interpolation: Interpolation = "bilinear"
     mix: MixConfig | None = None
     output: Output = field(default_factory=Output)
     hw_decoder_load: float = 0.65
@@ -48,6 +50,7 @@ class TrainGraph:
         hflip = self.hflip
         if isinstance(hflip, bool) or not isinstance(hflip, (int, float)) or not 0 <= hflip <= 1:
             raise ValueError(f"hflip: expected a probability in [0, 1], got {self.hflip!r}")
+        check_interpolation(self.interpolation)
         if self.mix is not None and not isinstance(self.mix, MixConfig):
             raise TypeError(f"mix: expected a MixConfig or None, got {type(self.mix).__name__}")
         check_hw_decoder_load(self.hw_decoder_load)
@@ -64,11 +67,11 @@ class TrainGraph:
         images = fn.decoders.image_random_crop(
             encoded, random_area=self.scale, random_aspect_ratio=self.ratio,
             **decoder_options(runtime.device, self.hw_decoder_load))
-        # The flip rides on the resize (no extra pass); it must precede mixing, which
+        # The flip rides on the resample (no extra pass); it must precede mixing, which
         # blends two different samples.
         size = self.image_size
-        images = fn.resize_crop_mirror(images, size=(size, size),
-                                       mirror=fn.random.coin_flip(probability=self.hflip))
+        images = resize(images, size=(size, size), interpolation=self.interpolation,
+                        mirror=fn.random.coin_flip(probability=self.hflip))
         if self.mix is None:
             # The stage's normalization, as with mixing: the two differ by the mixing alone.
             images = normalize(images, self.output.normalization, layout="HWC",
@@ -87,6 +90,7 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
                    image_size: int = 224, mix: MixConfig | None = None,
                    scale: tuple[float, float] = (0.08, 1.0),
                    ratio: tuple[float, float] = (3 / 4, 4 / 3), hflip: float = 0.5,
+                   interpolation: Interpolation = "bilinear",
                    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                    layout: Layout = "NCHW", dtype: DType = "float32",
                    num_threads: int | None = None, device: Device | None = None, seed: int = 42,
@@ -97,8 +101,10 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
 
     ``source``: an image folder, a file list or WebDataset shards (see
     ``pipelines.sources.open_source``); JPEG and PNG, converted to RGB.
-    Graph: random-resized-crop to ``image_size`` (``scale``, ``ratio``), horizontal flip with
-    chance ``hflip``, the mixing stage when ``mix`` is set, normalization with ``mean``/``std``
+    Graph: random-resized-crop to ``image_size`` (``scale``, ``ratio``; the window decoded alone,
+    then resampled with ``interpolation``: "bilinear", "bicubic" or "random", per image, as
+    timm; on the CPU exactly Pillow's antialiased filters, see ``dali_mixup.resample``),
+    horizontal flip with chance ``hflip``, the mixing stage when ``mix`` is set, normalization with ``mean``/``std``
     (0..1 scale).
     Outputs per batch: images (N, 3, S, S) for ``layout="NCHW"``, (N, S, S, 3) for "NHWC",
     ``dtype`` float32 or float16; targets float32 (N, num_classes) with ``mix``, else int64
@@ -112,7 +118,8 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
     once instead and leaves the bad ones out, naming each in a logged warning (both scans
     are cached for large data sets; see ``pipelines.badfiles``).
     """
-    graph = TrainGraph(image_size=image_size, scale=scale, ratio=ratio, hflip=hflip, mix=mix,
+    graph = TrainGraph(image_size=image_size, scale=scale, ratio=ratio, hflip=hflip,
+                       interpolation=interpolation, mix=mix,
                        output=Output(mean=mean, std=std, layout=layout, dtype=dtype),
                        hw_decoder_load=hw_decoder_load)
     runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,

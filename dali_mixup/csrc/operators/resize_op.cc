@@ -1,0 +1,99 @@
+// DaliMixupResize: a random-resized-crop's resample (and flip) on the CPU, Pillow's antialiased
+// BILINEAR / BICUBIC (kernels/resample_cpu.h), one image per task of DALI's thread pool.
+//
+// Input: uint8 HWC images of any sizes (the decoder's crop windows). Argument inputs, per sample:
+// filter (int32: 0 bilinear, 1 bicubic), mirror (int32: nonzero flips horizontally). The random
+// choices are DALI's draws, given as inputs: the operator has no state.
+// Output: uint8 (size[0], size[1], C), layout HWC.
+
+#include <string>
+#include <vector>
+
+#include "../common/checks.h"
+#include "../kernels/resample_cpu.h"
+#include "dali/pipeline/operator/checkpointing/stateless_operator.h"
+#include "dali/pipeline/operator/operator.h"
+#include "dali/pipeline/util/thread_pool.h"
+
+namespace dali_mixup {
+
+using dali::CPUBackend;
+using dali::DALIDataType;
+
+class Resize : public dali::StatelessOperator<CPUBackend> {
+ public:
+  explicit Resize(const dali::OpSpec &spec)
+      : dali::StatelessOperator<CPUBackend>(spec), size_(spec.GetRepeatedArgument<int>("size")) {
+    DALI_ENFORCE(size_.size() == 2 && size_[0] >= 1 && size_[1] >= 1,
+                 "size: expected (height, width), both >= 1");
+  }
+
+ protected:
+  bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
+    const auto &images = ws.Input<CPUBackend>(0);
+    const int n = images.num_samples();
+    if (n > 0 && images.type() != DALIDataType::DALI_UINT8)
+      FailType("resize: images", std::string("expected uint8, got ") + dali::GetBuiltinTypeName(images.type()));
+    const auto layout = images.GetLayout();
+    if (images.sample_dim() != 3 || !(layout.empty() || layout == "HWC"))
+      FailType("resize: images", "expected layout HWC (3 dimensions), got '" + layout.str() + "' with " +
+                                     std::to_string(images.sample_dim()) + " dimensions");
+    const auto &shapes = images.shape();
+    dali::TensorListShape<3> out(n);
+    for (int i = 0; i < n; i++) {
+      const auto s = shapes[i];
+      if (s[0] < 1 || s[1] < 1 || s[2] < 1)
+        FailType("resize: images", "sample " + std::to_string(i) + " is empty (a side or the channels have size 0)");
+      out.set_tensor_shape(i, dali::TensorShape<3>{size_[0], size_[1], s[2]});
+    }
+    outputs.resize(1);
+    outputs[0] = {out, DALIDataType::DALI_UINT8};
+    return true;
+  }
+
+  void RunImpl(dali::Workspace &ws) override {
+    const auto &images = ws.Input<CPUBackend>(0);
+    auto &out = ws.Output<CPUBackend>(0);
+    out.SetLayout("HWC");
+    auto &pool = ws.GetThreadPool();
+    scratch_.resize(pool.NumThreads());
+    for (int i = 0; i < images.num_samples(); i++) {
+      const auto s = images.tensor_shape(i);
+      const kernels::ResampleShape shape{static_cast<int>(s[0]), static_cast<int>(s[1]), size_[0], size_[1],
+                                         static_cast<int>(s[2])};
+      const int filter = spec_.GetArgument<int>("filter", &ws, i);
+      DALI_ENFORCE(filter == 0 || filter == 1, "filter: expected 0 (bilinear) or 1 (bicubic)");
+      const bool mirror = spec_.GetArgument<int>("mirror", &ws, i) != 0;
+      // Larger images first: the pool runs the highest priority first, which balances its threads.
+      pool.AddWork(
+          [&, i, shape, filter, mirror](int thread) {
+            kernels::ResampleHWC(images.tensor<uint8_t>(i), out.mutable_tensor<uint8_t>(i), shape,
+                                 static_cast<kernels::Filter>(filter), mirror, scratch_[thread]);
+          },
+          static_cast<int64_t>(shape.in_h) * shape.in_w);
+    }
+    pool.RunAll();
+  }
+
+ private:
+  const std::vector<int> size_;
+  // One per pool thread: buffers reused from image to image, never carried between outputs.
+  std::vector<kernels::ResampleScratch> scratch_;
+};
+
+}  // namespace dali_mixup
+
+namespace dali {
+
+DALI_REGISTER_OPERATOR(DaliMixupResize, ::dali_mixup::Resize, CPU);
+
+DALI_SCHEMA(DaliMixupResize)
+    .DocStr("dali_mixup's antialiased resample and flip of uint8 HWC images (see dali_mixup.resample).")
+    .NumInput(1)
+    .NumOutput(1)
+    .MakeStateless()
+    .AddArg("size", "Output (height, width).", DALIDataType::DALI_INT_VEC)
+    .AddOptionalArg("filter", "0 bilinear, 1 bicubic, per sample.", 0, true)
+    .AddOptionalArg("mirror", "Nonzero: flip horizontally, per sample.", 0, true);
+
+}  // namespace dali

@@ -1,0 +1,61 @@
+"""The random-resized-crop's resample and flip, inside a DALI graph.
+
+On the CPU it is the stage's own operator (``fn.dali_mixup_resize``, ``csrc/kernels/resample_cpu.h``):
+Pillow's ``Image.resize`` with ``BILINEAR`` or ``BICUBIC``, bit for bit (antialiased when
+shrinking, as torchvision's ``antialias=True``), the flip riding on the same pass. Elsewhere (GPU
+images, or the operator not built) DALI's ``fn.resize_crop_mirror`` (antialiased too; its
+roundings differ from Pillow's).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from nvidia.dali import fn, types
+from nvidia.dali.data_node import DataNode
+
+from . import native
+
+Interpolation = Literal["bilinear", "bicubic", "random"]
+INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
+
+
+def check_interpolation(value: object, name: str = "interpolation") -> Interpolation:
+    """``value`` if it is one of timm's interpolation names we resample with, else ValueError."""
+    if value not in INTERPOLATIONS:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, INTERPOLATIONS))}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _check_size(size: object) -> tuple[int, int]:
+    ok = (isinstance(size, (tuple, list)) and len(size) == 2
+          and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size))
+    if not ok:
+        raise ValueError(f"resize: size: expected (height, width), integers >= 1, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def resize(images: DataNode, *, size: tuple[int, int], interpolation: Interpolation = "bilinear",
+           mirror: DataNode | None = None) -> DataNode:
+    """Resample every image to ``size`` (height, width), flipping horizontally where ``mirror``
+    (CPU int scalar per sample, nonzero: flip; None: never) says.
+
+    ``images``: uint8 HWC, any size per sample, CPU or GPU. ``interpolation``: "bilinear",
+    "bicubic", or "random" (either, with equal chance, per sample: timm's "random").
+    Returns uint8 HWC (height, width, C) on the images' device.
+    """
+    height, width = _check_size(size)
+    check_interpolation(interpolation)
+    if mirror is not None and (not isinstance(mirror, DataNode) or mirror.device != "cpu"):
+        raise ValueError("resize: mirror: expected None or a CPU DataNode (an integer per sample)")
+    bicubic = (fn.random.coin_flip(probability=0.5, dtype=types.INT32) if interpolation == "random"
+               else int(interpolation == "bicubic"))
+    if images.device == "cpu" and native.available("cpu"):
+        flip = 0 if mirror is None else fn.cast(mirror, dtype=types.INT32)
+        return fn.dali_mixup_resize(images, size=(height, width), filter=bicubic, mirror=flip)
+    if interpolation == "random":  # DALI's codes: INTERP_LINEAR 1, INTERP_CUBIC 2
+        interp = fn.cast(bicubic + 1, dtype=types.INTERP_TYPE)
+    else:
+        interp = types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
+    return fn.resize_crop_mirror(images, size=(height, width), interp_type=interp,
+                                 mirror=0 if mirror is None else mirror)
