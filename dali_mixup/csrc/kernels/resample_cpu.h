@@ -15,6 +15,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__SSSE3__)
+#include <immintrin.h>
+#endif
+
 namespace dali_mixup {
 namespace kernels {
 
@@ -95,9 +99,9 @@ inline void EvenWindows(AxisWeights &a, int in_size) {
 // Row `src` (C channels) resampled to dst (width a.first.size()), flipped if asked; every
 // window has N taps (EvenWindows), or a.count[x] where N is 0.
 template <int C, int N>
-void HorizontalRow(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror) {
+void HorizontalRow(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror, int x0 = 0) {
   const int out_w = static_cast<int>(a.first.size());
-  for (int x = 0; x < out_w; x++) {
+  for (int x = x0; x < out_w; x++) {
     const int32_t *k = &a.weights[static_cast<size_t>(x) * a.taps];
     const uint8_t *p = src + static_cast<size_t>(a.first[x]) * C;
     int32_t s[C];
@@ -115,14 +119,113 @@ void HorizontalRow(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool 
 inline constexpr int kFixedTaps = 10;
 
 template <int C, int N = 1>
-void HorizontalRowFixed(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror) {
+void HorizontalRowFixed(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror, int x0 = 0) {
   if constexpr (N > kFixedTaps) {
-    HorizontalRow<C, 0>(src, dst, a, mirror);
+    HorizontalRow<C, 0>(src, dst, a, mirror, x0);
   } else {
-    if (a.count.front() == N) return HorizontalRow<C, N>(src, dst, a, mirror);
-    HorizontalRowFixed<C, N + 1>(src, dst, a, mirror);
+    if (a.count.front() == N) return HorizontalRow<C, N>(src, dst, a, mirror, x0);
+    HorizontalRowFixed<C, N + 1>(src, dst, a, mirror, x0);
   }
 }
+
+#if defined(__SSSE3__)
+// The horizontal pass of 3-channel rows with SSSE3, exact: a weight k (|k| < 2^23) is split
+// into 16-bit halves, k = hi * 2^15 + lo with 0 <= lo < 2^15, so that pmaddwd sums pixel x
+// weight products of two taps per channel; (sum hi) * 2^15 + (sum lo) is Pillow's int32 sum
+// (modular arithmetic: exact wherever Pillow's sum fits int32, which its precision ensures).
+struct RgbPairWeights {
+  int pairs = 0;       // taps / 2, rounded up
+  int simd_end = 0;    // outputs before this one read whole 8-byte loads inside the row
+  std::vector<int16_t> w;  // per output and pair: 8 lo then 8 hi (k0 k1 k0 k1 k0 k1 0 0)
+};
+
+inline void PrepareRgbPairs(const AxisWeights &a, int in_w, RgbPairWeights &r) {
+  const int out_w = static_cast<int>(a.first.size()), n = a.count.front();
+  r.pairs = (n + 1) / 2;
+  r.w.assign(static_cast<size_t>(out_w) * r.pairs * 16, 0);
+  r.simd_end = 0;
+  for (int x = 0; x < out_w; x++) {
+    // Windows only move right (EvenWindows keeps them in order): the ones that fit are a prefix.
+    if (a.first[x] * 3 + 6 * r.pairs + 2 <= in_w * 3) r.simd_end = x + 1;
+    const int32_t *k = &a.weights[static_cast<size_t>(x) * a.taps];
+    for (int j = 0; j < r.pairs; j++) {
+      const int32_t k0 = k[2 * j], k1 = 2 * j + 1 < n ? k[2 * j + 1] : 0;
+      int16_t *lo = &r.w[(static_cast<size_t>(x) * r.pairs + j) * 16], *hi = lo + 8;
+      for (int c = 0; c < 3; c++) {
+        lo[2 * c] = static_cast<int16_t>(k0 & 0x7FFF);
+        lo[2 * c + 1] = static_cast<int16_t>(k1 & 0x7FFF);
+        hi[2 * c] = static_cast<int16_t>(k0 >> 15);
+        hi[2 * c + 1] = static_cast<int16_t>(k1 >> 15);
+      }
+    }
+  }
+}
+
+// Output pixel of window p: (c0, c1, c2, 0) as int32, shifted down but not clamped; P pairs of
+// taps (0: `pairs`, at run time).
+template <int P>
+inline __m128i RgbPixel(const uint8_t *p, const int16_t *w, int pairs) {
+  if constexpr (P > 0) pairs = P;
+  // Taps 2j and 2j+1 of one pair: bytes 0-2 and 3-5, as int16 (t.c0, t1.c0, t.c1, t1.c1, ...).
+  const __m128i pair = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+  __m128i lo = _mm_setzero_si128(), hi = _mm_setzero_si128();
+  for (int j = 0; j < pairs; j++, p += 6, w += 16) {
+    const __m128i v = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)), pair);
+    lo = _mm_add_epi32(lo, _mm_madd_epi16(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(w))));
+    hi = _mm_add_epi32(hi, _mm_madd_epi16(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + 8))));
+  }
+  const __m128i sum = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 15), lo), _mm_set1_epi32(kHalf));
+  return _mm_srai_epi32(sum, kPrecisionBits);
+}
+
+// Four output pixels (a, b, c, d in output order) clamped to uint8 and stored as 12 bytes.
+inline void StoreRgb4(uint8_t *q, __m128i a, __m128i b, __m128i c, __m128i d) {
+  const __m128i compact = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+  // Saturating packs clamp to [0, 255] as Pillow's clip8.
+  const __m128i bytes = _mm_shuffle_epi8(_mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)), compact);
+  _mm_storel_epi64(reinterpret_cast<__m128i *>(q), bytes);
+  const int32_t tail = _mm_cvtsi128_si32(_mm_srli_si128(bytes, 8));
+  std::memcpy(q + 8, &tail, 4);
+}
+
+// One row: four outputs at a time where their loads stay inside the row, the rest as HorizontalRow.
+template <int P>
+void HorizontalRowRgb(const uint8_t *src, uint8_t *dst, const AxisWeights &a, const RgbPairWeights &r,
+                      bool mirror) {
+  const int out_w = static_cast<int>(a.first.size()), pairs = r.pairs;
+  const int *first = a.first.data();
+  const int16_t *w = r.w.data();
+  const size_t stride = static_cast<size_t>(pairs) * 16;
+  int x = 0;
+  for (; x + 4 <= r.simd_end; x += 4, w += 4 * stride) {
+    const __m128i p0 = RgbPixel<P>(src + first[x] * 3, w, pairs);
+    const __m128i p1 = RgbPixel<P>(src + first[x + 1] * 3, w + stride, pairs);
+    const __m128i p2 = RgbPixel<P>(src + first[x + 2] * 3, w + 2 * stride, pairs);
+    const __m128i p3 = RgbPixel<P>(src + first[x + 3] * 3, w + 3 * stride, pairs);
+    if (mirror)
+      StoreRgb4(dst + static_cast<size_t>(out_w - 4 - x) * 3, p3, p2, p1, p0);
+    else
+      StoreRgb4(dst + static_cast<size_t>(x) * 3, p0, p1, p2, p3);
+  }
+  HorizontalRowFixed<3>(src, dst, a, mirror, x);
+}
+
+// HorizontalRowRgb with the pairs fixed at compile time up to 5 (10 taps).
+inline void HorizontalRowsRgb(const uint8_t *src, uint8_t *dst, int rows, size_t in_row, size_t out_row,
+                              const AxisWeights &a, const RgbPairWeights &r, bool mirror) {
+  auto each = [&](auto row) {
+    for (int y = 0; y < rows; y++, src += in_row, dst += out_row) row(src, dst, a, r, mirror);
+  };
+  switch (r.pairs) {
+    case 1: return each(HorizontalRowRgb<1>);
+    case 2: return each(HorizontalRowRgb<2>);
+    case 3: return each(HorizontalRowRgb<3>);
+    case 4: return each(HorizontalRowRgb<4>);
+    case 5: return each(HorizontalRowRgb<5>);
+    default: return each(HorizontalRowRgb<0>);
+  }
+}
+#endif  // __SSSE3__
 
 // Any channel count: the same arithmetic with a run-time C.
 inline void HorizontalRowAny(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror, int C,
@@ -155,6 +258,9 @@ inline void VerticalRow(const uint8_t *src, size_t row_len, const int32_t *k, in
 // What one resampling needs besides its input and output; reused from image to image.
 struct ResampleScratch {
   AxisWeights horizontal, vertical;
+#if defined(__SSSE3__)
+  RgbPairWeights rgb;
+#endif
   std::vector<uint8_t> rows;
   std::vector<int32_t> acc;
 };
@@ -170,6 +276,12 @@ inline void HorizontalPass(const uint8_t *src, uint8_t *dst, int rows, const Res
   const size_t in_row = static_cast<size_t>(s.in_w) * C, out_row = static_cast<size_t>(s.out_w) * C;
   const AxisWeights &a = scratch.horizontal;
   scratch.acc.resize(std::max<size_t>(scratch.acc.size(), C));
+#if defined(__SSSE3__)
+  if (C == 3) {
+    PrepareRgbPairs(a, s.in_w, scratch.rgb);
+    return HorizontalRowsRgb(src, dst, rows, in_row, out_row, a, scratch.rgb, mirror);
+  }
+#endif
   for (int y = 0; y < rows; y++, src += in_row, dst += out_row) {
     if (C == 3)
       HorizontalRowFixed<3>(src, dst, a, mirror);
