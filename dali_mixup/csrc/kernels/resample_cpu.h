@@ -129,20 +129,25 @@ void HorizontalRowFixed(const uint8_t *src, uint8_t *dst, const AxisWeights &a, 
 }
 
 #if defined(__SSSE3__)
-// The horizontal pass of 3-channel rows with SSSE3, exact: a weight k (|k| < 2^23) is split
-// into 16-bit halves, k = hi * 2^15 + lo with 0 <= lo < 2^15, so that pmaddwd sums pixel x
-// weight products of two taps per channel; (sum hi) * 2^15 + (sum lo) is Pillow's int32 sum
-// (modular arithmetic: exact wherever Pillow's sum fits int32, which its precision ensures).
+// The horizontal pass of 3-channel rows with SSSE3 (AVX2: two pixels per instruction), exact:
+// a weight k (|k| < 2^23) is split into 16-bit halves, k = hi * 2^15 + lo with 0 <= lo < 2^15,
+// so that pmaddwd sums the pixel x weight products of two taps per channel; (sum hi) * 2^15 +
+// (sum lo) is Pillow's int32 sum (modular arithmetic: exact wherever Pillow's sum fits int32,
+// which its precision ensures).
 struct RgbPairWeights {
   int pairs = 0;       // taps / 2, rounded up
   int simd_end = 0;    // outputs before this one read whole 8-byte loads inside the row
-  std::vector<int16_t> w;  // per output and pair: 8 lo then 8 hi (k0 k1 k0 k1 k0 k1 0 0)
+  // Per two outputs A, B and pair of taps: A's lo, B's lo, A's hi, B's hi, each 8 int16
+  // (k0 k1 k0 k1 k0 k1 0 0): one 256-bit load gives both outputs' halves.
+  std::vector<int16_t> w;
 };
+
+inline constexpr int kGroup = 32;  // int16 per two outputs and pair
 
 inline void PrepareRgbPairs(const AxisWeights &a, int in_w, RgbPairWeights &r) {
   const int out_w = static_cast<int>(a.first.size()), n = a.count.front();
   r.pairs = (n + 1) / 2;
-  r.w.assign(static_cast<size_t>(out_w) * r.pairs * 16, 0);
+  r.w.assign(static_cast<size_t>((out_w + 1) / 2) * r.pairs * kGroup, 0);
   r.simd_end = 0;
   for (int x = 0; x < out_w; x++) {
     // Windows only move right (EvenWindows keeps them in order): the ones that fit are a prefix.
@@ -150,7 +155,7 @@ inline void PrepareRgbPairs(const AxisWeights &a, int in_w, RgbPairWeights &r) {
     const int32_t *k = &a.weights[static_cast<size_t>(x) * a.taps];
     for (int j = 0; j < r.pairs; j++) {
       const int32_t k0 = k[2 * j], k1 = 2 * j + 1 < n ? k[2 * j + 1] : 0;
-      int16_t *lo = &r.w[(static_cast<size_t>(x) * r.pairs + j) * 16], *hi = lo + 8;
+      int16_t *lo = &r.w[(static_cast<size_t>(x / 2) * r.pairs + j) * kGroup + (x % 2) * 8], *hi = lo + 16;
       for (int c = 0; c < 3; c++) {
         lo[2 * c] = static_cast<int16_t>(k0 & 0x7FFF);
         lo[2 * c + 1] = static_cast<int16_t>(k1 & 0x7FFF);
@@ -161,22 +166,50 @@ inline void PrepareRgbPairs(const AxisWeights &a, int in_w, RgbPairWeights &r) {
   }
 }
 
-// Output pixel of window p: (c0, c1, c2, 0) as int32, shifted down but not clamped; P pairs of
-// taps (0: `pairs`, at run time).
+// Taps 2j and 2j+1 of one pair: bytes 0-2 and 3-5, as int16 (t.c0, t1.c0, t.c1, t1.c1, ...).
+inline __m128i PairMask() {
+  return _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+}
+
+inline __m128i Load8(const uint8_t *p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)); }
+
+#if defined(__AVX2__)
+// Two output pixels (windows pa, pb; their group of weights w): (c0, c1, c2, 0) each, as int32,
+// in the low and high 128 bits. P pairs of taps (0: `pairs`, at run time).
+template <int P>
+inline __m256i RgbPixels2(const uint8_t *pa, const uint8_t *pb, const int16_t *w, int pairs) {
+  if constexpr (P > 0) pairs = P;
+  const __m256i mask = _mm256_broadcastsi128_si256(PairMask());
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+  for (int j = 0; j < pairs; j++, pa += 6, pb += 6, w += kGroup) {
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set_m128i(Load8(pb), Load8(pa)), mask);
+    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(v, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w))));
+    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(v, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + 16))));
+  }
+  const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo), _mm256_set1_epi32(kHalf));
+  return _mm256_srai_epi32(sum, kPrecisionBits);
+}
+#else
+// (sum hi) * 2^15 + (sum lo) + one half, shifted down: Pillow's sums before the clamp.
+inline __m128i Finish(__m128i lo, __m128i hi) {
+  return _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 15), lo), _mm_set1_epi32(kHalf)),
+                        kPrecisionBits);
+}
+
+// One output pixel (window p; w: its lo half, hi 16 further): (c0, c1, c2, 0) as int32.
 template <int P>
 inline __m128i RgbPixel(const uint8_t *p, const int16_t *w, int pairs) {
   if constexpr (P > 0) pairs = P;
-  // Taps 2j and 2j+1 of one pair: bytes 0-2 and 3-5, as int16 (t.c0, t1.c0, t.c1, t1.c1, ...).
-  const __m128i pair = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+  const __m128i mask = PairMask();
   __m128i lo = _mm_setzero_si128(), hi = _mm_setzero_si128();
-  for (int j = 0; j < pairs; j++, p += 6, w += 16) {
-    const __m128i v = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)), pair);
+  for (int j = 0; j < pairs; j++, p += 6, w += kGroup) {
+    const __m128i v = _mm_shuffle_epi8(Load8(p), mask);
     lo = _mm_add_epi32(lo, _mm_madd_epi16(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(w))));
-    hi = _mm_add_epi32(hi, _mm_madd_epi16(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + 8))));
+    hi = _mm_add_epi32(hi, _mm_madd_epi16(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(w + 16))));
   }
-  const __m128i sum = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(hi, 15), lo), _mm_set1_epi32(kHalf));
-  return _mm_srai_epi32(sum, kPrecisionBits);
+  return Finish(lo, hi);
 }
+#endif
 
 // Four output pixels (a, b, c, d in output order) clamped to uint8 and stored as 12 bytes.
 inline void StoreRgb4(uint8_t *q, __m128i a, __m128i b, __m128i c, __m128i d) {
@@ -195,17 +228,23 @@ void HorizontalRowRgb(const uint8_t *src, uint8_t *dst, const AxisWeights &a, co
   const int out_w = static_cast<int>(a.first.size()), pairs = r.pairs;
   const int *first = a.first.data();
   const int16_t *w = r.w.data();
-  const size_t stride = static_cast<size_t>(pairs) * 16;
+  const size_t group = static_cast<size_t>(pairs) * kGroup;
   int x = 0;
-  for (; x + 4 <= r.simd_end; x += 4, w += 4 * stride) {
-    const __m128i p0 = RgbPixel<P>(src + first[x] * 3, w, pairs);
-    const __m128i p1 = RgbPixel<P>(src + first[x + 1] * 3, w + stride, pairs);
-    const __m128i p2 = RgbPixel<P>(src + first[x + 2] * 3, w + 2 * stride, pairs);
-    const __m128i p3 = RgbPixel<P>(src + first[x + 3] * 3, w + 3 * stride, pairs);
+  for (; x + 4 <= r.simd_end; x += 4, w += 2 * group) {
+    const uint8_t *p0 = src + first[x] * 3, *p1 = src + first[x + 1] * 3;
+    const uint8_t *p2 = src + first[x + 2] * 3, *p3 = src + first[x + 3] * 3;
+#if defined(__AVX2__)
+    const __m256i v01 = RgbPixels2<P>(p0, p1, w, pairs), v23 = RgbPixels2<P>(p2, p3, w + group, pairs);
+    const __m128i o0 = _mm256_castsi256_si128(v01), o1 = _mm256_extracti128_si256(v01, 1);
+    const __m128i o2 = _mm256_castsi256_si128(v23), o3 = _mm256_extracti128_si256(v23, 1);
+#else
+    const __m128i o0 = RgbPixel<P>(p0, w, pairs), o1 = RgbPixel<P>(p1, w + 8, pairs);
+    const __m128i o2 = RgbPixel<P>(p2, w + group, pairs), o3 = RgbPixel<P>(p3, w + group + 8, pairs);
+#endif
     if (mirror)
-      StoreRgb4(dst + static_cast<size_t>(out_w - 4 - x) * 3, p3, p2, p1, p0);
+      StoreRgb4(dst + static_cast<size_t>(out_w - 4 - x) * 3, o3, o2, o1, o0);
     else
-      StoreRgb4(dst + static_cast<size_t>(x) * 3, p0, p1, p2, p3);
+      StoreRgb4(dst + static_cast<size_t>(x) * 3, o0, o1, o2, o3);
   }
   HorizontalRowFixed<3>(src, dst, a, mirror, x);
 }
