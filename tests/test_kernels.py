@@ -38,3 +38,37 @@ def test_gpu_pixel_body_writes_what_the_cpu_loops_write(pixel_check):
     # 7 sizes x 3 channel counts x 4 layout pairs x 8 samples x 2 normalizations x 3 input
     # types, with 3 output types without normalization and 2 with it.
     assert done.stdout.strip() == f"{7 * 3 * 4 * 8 * 3 * (3 + 2)} cases equal"
+
+
+RESAMPLE_CHECK = CHECK.with_name("resample_check.cc")
+# Instruction sets of the resampler's horizontal pass: none (plain C++), SSSE3, AVX2, and the
+# machine's own (what the CPU library is built for); each run where this CPU has it.
+ISAS = {"x86-64": set(), "x86-64-v2": {"ssse3"}, "x86-64-v3": {"avx2"}, "native": set()}
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":")[1].split()}
+
+
+def test_resampler_writes_the_same_bytes_on_every_instruction_set(tmp_path):
+    try:
+        compiler = native._compiler()
+    except native.BuildError as error:
+        pytest.skip(f"cannot compile the resampler check here: {error}")
+    flags = _cpu_flags()
+    hashes = {}
+    for march, needs in ISAS.items():
+        if not needs <= flags or (march != "native" and "sse2" not in flags):
+            continue  # another architecture, or an older x86: that build cannot run here
+        binary = tmp_path / f"resample_{march}"
+        done = subprocess.run([compiler, "-std=c++20", "-O3", f"-march={march}", "-ffp-contract=off", "-Wall",
+                               f"-I{native.CSRC}", str(RESAMPLE_CHECK), "-o", str(binary)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-4000:]
+        hashes[march] = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300).stdout.strip()
+    assert len(hashes) >= 2 or "sse2" not in flags, hashes
+    assert len(set(hashes.values())) == 1, hashes
