@@ -74,6 +74,11 @@ class DALILoader:
     ``targets``: what ``torch.nn.CrossEntropyLoss`` takes: float32 (N, num_classes)
     probabilities when the pipeline mixes, else int64 (N,) class ids.
 
+    The tensors are DALI's output buffers themselves, not copies (DALI copies only for a
+    pipeline built with ``exec_dynamic=False``): DALI does not reuse a buffer while a tensor
+    on it is referenced, so a batch kept stays as it came, and writing to a batch changes no
+    other.
+
     Each epoch reads every sample of the shard exactly once; the last batch is smaller
     unless ``drop_last``. (DALI pads that batch with copies of the shard's last sample; the
     mixing stage, told how many samples are real, mixes the real ones only with each

@@ -1,12 +1,15 @@
-"""DALILoader: epochs, the last batch, mixing off from an epoch on, exact resume."""
+"""DALILoader: epochs, the last batch, mixing off from an epoch on, exact resume, the batches
+handed to torch (no copy, kept ones unchanged)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import subprocess
 import sys
 from pathlib import Path
 
+import nvidia.dali.plugin.pytorch as dali_torch
 import pytest
 import torch
 
@@ -142,6 +145,97 @@ def test_resume_from_state_dict_yields_the_same_batches(make_file_list, skip, of
     got = stream(resumed, 7)
     for (images, targets), (want_images, want_targets) in zip(got, expected, strict=True):
         assert torch.equal(images, want_images) and torch.equal(targets, want_targets)
+
+
+# ------------------------------------------------------------------ the batches handed out
+
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def read_keeping(loader: DALILoader, kept: Batches, copies: Batches) -> None:
+    """Read an epoch, keeping each batch and a copy of it taken as it came."""
+    for images, targets in loader:
+        kept.append((images, targets))
+        copies.append((images.clone(), targets.clone()))
+
+
+def test_batches_reach_torch_without_a_copy(make_file_list, monkeypatch) -> None:
+    def refuse(*args, **kwargs) -> None:
+        raise AssertionError("DALI copied a batch on its way to torch")
+
+    monkeypatch.setattr(dali_torch, "feed_ndarray", refuse)  # what DALI copies with
+    loader = DALILoader(train_pipeline(make_file_list(11), batch_size=4, image_size=8, mix=BOTH))
+    assert [len(labels) for _ in range(2) for _, labels in loader] == [4, 4, 3] * 2
+
+
+def test_kept_batches_are_not_overwritten_by_later_ones(make_file_list) -> None:
+    # DALI's buffers: the ones torch holds must not be reused, across epochs, a jump that
+    # rebuilds the pipeline, and after the pipeline is gone (a new loader resumes).
+    path = make_file_list(11)
+
+    def make() -> DALILoader:
+        return DALILoader(train_pipeline(path, batch_size=4, image_size=8, mix=BOTH, seed=3),
+                          mixup_off_epoch=4)
+
+    loader, kept, copies = make(), [], []
+    for _ in range(2):
+        read_keeping(loader, kept, copies)
+    loader.set_epoch(5)
+    read_keeping(loader, kept, copies)
+    resumed = make()
+    resumed.load_state_dict(loader.state_dict())
+    del loader
+    gc.collect()
+    for _ in range(4):
+        assert len(list(resumed)) == 3
+    assert len(kept) == 9
+    for (images, targets), (want_images, want_targets) in zip(kept, copies, strict=True):
+        assert torch.equal(images, want_images) and torch.equal(targets, want_targets)
+
+
+@pytest.mark.parametrize("mix", [None, BOTH], ids=["class-ids", "mixed"])
+def test_writing_to_a_batch_changes_no_later_batch(make_file_list, mix) -> None:
+    path = make_file_list(11)
+
+    def make() -> DALILoader:
+        return DALILoader(train_pipeline(path, batch_size=4, image_size=8, mix=mix, seed=5))
+
+    reference = make()
+    expected = [(images.clone(), targets.clone())
+                for _ in range(3) for images, targets in reference]
+    loader, got, kept = make(), [], []
+    for _ in range(3):
+        for images, targets in loader:
+            got.append((images.clone(), targets.clone()))
+            images.fill_(-7)  # in place, as a training step may
+            targets.fill_(-7)
+            if len(got) % 2:  # half of them kept, half given back to DALI
+                kept.append((images, targets))
+    for (images, targets), (want_images, want_targets) in zip(got, expected, strict=True):
+        assert torch.equal(images, want_images) and torch.equal(targets, want_targets)
+    assert all((images == -7).all() and (targets == -7).all()
+               for images, targets in kept)
+
+
+@pytest.mark.parametrize("layout, dtype, memory_format", [
+    ("NCHW", torch.float32, torch.contiguous_format),
+    ("NHWC", torch.float16, torch.channels_last),
+])
+@pytest.mark.parametrize("mix", [None, BOTH], ids=["class-ids", "mixed"])
+def test_batches_are_dense_tensors_of_the_promised_type(make_file_list, layout, dtype,
+                                                        memory_format, mix) -> None:
+    loader = DALILoader(train_pipeline(make_file_list(11), batch_size=4, image_size=8, mix=mix,
+                                       layout=layout, dtype=str(dtype).removeprefix("torch.")))
+    sizes = []
+    for images, targets in loader:
+        n = len(images)
+        sizes.append(n)
+        assert (images.shape, images.dtype, images.device.type) == ((n, 3, 8, 8), dtype, "cpu")
+        assert images.is_contiguous(memory_format=memory_format)
+        want = ((n, 16), torch.float32) if mix else ((n,), torch.int64)
+        assert (targets.shape, targets.dtype) == want
+        assert targets.is_contiguous()
+    assert sizes == [4, 4, 3]
 
 
 # ------------------------------------------------------------------ errors
