@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from benchmarks.recipe import Batch, DataInfo, Settings
+from benchmarks.recipe import RATIO, SCALE, Batch, DataInfo, Settings
 
 
 class NvidiaMixup:
@@ -45,8 +45,8 @@ def nvidia_stream(batches: Iterator[Batch], mixer: NvidiaMixup) -> Iterator[Batc
         yield mixer(images, labels)
 
 
-def decode_only_stream(data: DataInfo, settings: Settings, *, scale: tuple[float, float] = (0.08, 1.0),
-                       ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> Iterator[tuple]:
+def decode_only_stream(data: DataInfo, settings: Settings, *, scale: tuple[float, float] = SCALE,
+                       ratio: tuple[float, float] = RATIO) -> Iterator[tuple]:
     """Endless batches of a CPU DALI pipeline that reads the same files as ``train_pipeline``
     (shuffled each epoch) and decodes the random-resized-crop window only (``scale``, ``ratio``
     as ours), with as many threads: no resize, no flip, no normalization, no torch copy. Yields

@@ -1,6 +1,7 @@
 """Contenders 3 and 4 of the throughput benchmark: the DataLoader recipe users run today,
 with torchvision's v2 MixUp/CutMix in the collate_fn (or a Pillow + torch stand-in), and
-the same DataLoader with mixing on the GPU after the copy."""
+the same DataLoader with mixing on the GPU after the copy. SPDL's pipeline (contender 7) mixes
+with the same batch mixer."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
-from benchmarks.recipe import CUTMIX_ALPHA, MIXUP_ALPHA, Batch, DataInfo, Mixer, Settings
+from benchmarks.recipe import CUTMIX_ALPHA, HFLIP, MIXUP_ALPHA, RATIO, SCALE, Batch, DataInfo, Mixer, Settings
 from pipelines import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -25,23 +26,32 @@ def torchvision_available() -> bool:
     return True
 
 
-def _torchvision_parts(data: DataInfo, settings: Settings) -> tuple[Dataset, Mixer]:
-    """torchvision's ``ImageFolder`` with its reference training transforms, and its batch mixer."""
+def _torchvision_folder(data: DataInfo, settings: Settings) -> Dataset:
+    """torchvision's ``ImageFolder`` with its reference training transforms."""
     from torchvision import datasets
     from torchvision.transforms import v2
 
     transform = v2.Compose([
-        v2.RandomResizedCrop(settings.image_size, antialias=True),
-        v2.RandomHorizontalFlip(),
+        v2.RandomResizedCrop(settings.image_size, scale=SCALE, ratio=RATIO, antialias=True),
+        v2.RandomHorizontalFlip(HFLIP),
         v2.PILToTensor(),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
     ])
-    mixer = v2.RandomChoice([
-        v2.MixUp(alpha=MIXUP_ALPHA, num_classes=data.num_classes),
-        v2.CutMix(alpha=CUTMIX_ALPHA, num_classes=data.num_classes),
+    return datasets.ImageFolder(str(data.root), transform=transform)
+
+
+def batch_mixer(num_classes: int, *, backend: str) -> Mixer:
+    """The DataLoader recipe's batch mixer: torchvision's v2 ``RandomChoice([MixUp, CutMix])``,
+    or ``TorchMix`` where torchvision is missing."""
+    if backend != "torchvision":
+        return TorchMix(num_classes=num_classes)
+    from torchvision.transforms import v2
+
+    return v2.RandomChoice([
+        v2.MixUp(alpha=MIXUP_ALPHA, num_classes=num_classes),
+        v2.CutMix(alpha=CUTMIX_ALPHA, num_classes=num_classes),
     ])
-    return datasets.ImageFolder(str(data.root), transform=transform), mixer
 
 
 class PillowFolder(Dataset):
@@ -63,18 +73,18 @@ class PillowFolder(Dataset):
         left, top, width, height = random_resized_crop_box(image.width, image.height)
         image = image.crop((left, top, left + width, top + height))
         image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
-        if torch.rand(()) < 0.5:
+        if torch.rand(()) < HFLIP:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div_(255)
         return pixels.sub_(self.mean).div_(self.std), label
 
 
 def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """(left, top, width, height) drawn as torchvision's RandomResizedCrop does (scale 0.08-1, ratio 3/4-4/3)."""
+    """(left, top, width, height) drawn as torchvision's RandomResizedCrop does (``SCALE``, ``RATIO``)."""
     area = width * height
-    log_ratio = (math.log(3 / 4), math.log(4 / 3))
+    log_ratio = (math.log(RATIO[0]), math.log(RATIO[1]))
     for _ in range(10):
-        target = area * float(torch.empty(()).uniform_(0.08, 1.0))
+        target = area * float(torch.empty(()).uniform_(*SCALE))
         ratio = math.exp(float(torch.empty(()).uniform_(*log_ratio)))
         w, h = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
         if 0 < w <= width and 0 < h <= height:
@@ -83,10 +93,10 @@ def random_resized_crop_box(width: int, height: int) -> tuple[int, int, int, int
             return left, top, w, h
     # Fallback, as torchvision: the whole image's centre, aspect clamped to the ratio range.
     w, h = width, height
-    if width / height < 3 / 4:
-        h = round(width / (3 / 4))
-    elif width / height > 4 / 3:
-        w = round(height * (4 / 3))
+    if width / height < RATIO[0]:
+        h = round(width / RATIO[0])
+    elif width / height > RATIO[1]:
+        w = round(height * RATIO[1])
     return (width - w) // 2, (height - h) // 2, w, h
 
 
@@ -133,8 +143,10 @@ class MixCollate:
 def dataloader_parts(data: DataInfo, settings: Settings, *, backend: str) -> tuple[Dataset, Mixer]:
     """The dataset and batch mixer of the DataLoader recipe, from torchvision or from Pillow + torch."""
     if backend == "torchvision":
-        return _torchvision_parts(data, settings)
-    return PillowFolder(data.samples, image_size=settings.image_size), TorchMix(num_classes=data.num_classes)
+        dataset = _torchvision_folder(data, settings)
+    else:
+        dataset = PillowFolder(data.samples, image_size=settings.image_size)
+    return dataset, batch_mixer(data.num_classes, backend=backend)
 
 
 def dataloader_stream(

@@ -1,5 +1,6 @@
 """The throughput benchmark's report: the machine, the figures per contender and of the
-decode-only ceiling, the Markdown table, the JSON file and the bar chart."""
+decode-only ceiling, the contenders skipped and why, the Markdown table, the JSON file and the
+bar chart."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import nvidia.dali as dali
 import torch
 
 from benchmarks.recipe import (GPU_TARGETS, OURS, QUIET_SHARE, REFERENCE, TARGETS, Contender, DataInfo,
-                               Settings)
+                               Settings, Skipped)
 from benchmarks.timing import summarize
 
 
@@ -49,8 +50,8 @@ def describe_machine() -> dict[str, object]:
         cpu = names[0] if names else cpu
     # DALI's own version too: it may come from an unpacked folder on PYTHONPATH, with no package metadata.
     versions = {"python": platform.python_version(), "dali": dali.__version__}
-    for package in ("torch", "torchvision", "nvidia-dali-cuda120", "nvidia-dali-cuda130", "numpy", "pillow",
-                    "dali-mixup"):
+    for package in ("torch", "torchvision", "timm", "spdl", "nvidia-dali-cuda120", "nvidia-dali-cuda130", "numpy",
+                    "pillow", "dali-mixup"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -96,11 +97,12 @@ def figures(contenders: Sequence[Contender], rounds: dict[str, list[dict]], outp
 
 
 def build_report(
-    *, contenders: Sequence[Contender], rounds: dict[str, list[dict]], outputs: dict[str, dict],
-    orders: list[list[str]], settings: Settings, data: DataInfo, backend: str, machine: dict,
-    started: dt.datetime, argv: Sequence[str],
+    *, contenders: Sequence[Contender], skipped: Sequence[Skipped], rounds: dict[str, list[dict]],
+    outputs: dict[str, dict], orders: list[list[str]], settings: Settings, data: DataInfo, backend: str,
+    machine: dict, started: dt.datetime, argv: Sequence[str],
 ) -> dict[str, object]:
-    """Every figure of the run, as written to results.json."""
+    """Every figure of the run, and the contenders that could not run with the reason, as written
+    to results.json."""
     rows, ceiling = figures(contenders, rounds, outputs, workers=settings.workers)
     medians = {row["key"]: row["median"] for row in rows}
     targets = [
@@ -122,6 +124,7 @@ def build_report(
         "round_orders": orders,
         "contenders": rows,
         "ceiling": ceiling,
+        "skipped": [asdict(s) for s in sorted(skipped, key=lambda s: s.number)],
         "targets": targets,
     }
 
@@ -168,6 +171,8 @@ def render_markdown(report: dict) -> str:
                      f"{ceiling['images_per_s_per_core']:.1f} per core; ours (#{numbers[report['ours']]}) / decode-only = "
                      f"{ceiling['ours_fraction']:.2f}, #{numbers[report['reference']]} / decode-only = "
                      f"{ceiling['reference_fraction']:.2f}")
+    for s in report["skipped"]:
+        lines.append(f"- #{s['number']} ({s['label']}) did not run: {s['reason']}")
     for t in report["targets"]:
         lines.append(f"- #{numbers[t['numerator']]} / #{numbers[t['denominator']]} = {t['ratio']:.3f} "
                      f"(target >= {t['minimum']}): {'met' if t['met'] else 'missed'}")
@@ -183,36 +188,55 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chart_bars(report: dict) -> list[dict]:
+    """The chart's bars, from the top: the decode-only ceiling (where it ran), then every contender
+    in number order; each with its name, its figures and the text written beside it."""
+    bars = []
+    ceiling = report.get("ceiling")
+    if ceiling is not None:
+        text = (f"{ceiling['median']:.0f}/s, {ceiling['images_per_s_per_core']:.0f}/core; "
+                f"#1 reaches {ceiling['ours_fraction']:.2f} of it, #3 {ceiling['reference_fraction']:.2f}")
+        bars.append({"name": "decode-only ceiling (a reference: reading and decoding only)", "row": ceiling,
+                     "ceiling": True, "text": text})
+    for r in report["contenders"]:
+        bars.append({"name": f"#{r['number']} {r['label']}", "row": r, "ceiling": False,
+                     "text": f"{r['median']:.0f}/s, {r['images_per_s_per_core']:.0f}/core, "
+                             f"{r['ratio_to_ours']:.2f}x #1, {r['ratio_to_reference']:.2f}x #3"})
+    return bars
+
+
 def write_chart(report: dict, path: Path) -> None:
-    """Horizontal bars of median images/s, whiskers from min to max, ratios to #1 and #3 on each bar,
-    the decode-only ceiling as a dashed line."""
+    """Horizontal bars of median images/s with whiskers from min to max, per core and the ratios to
+    #1 and #3 beside each; the decode-only ceiling as a red bar and a dashed line across; the
+    contenders that did not run, and why, below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = report["contenders"][::-1]  # contender 1 on top
-    medians = [r["median"] for r in rows]
-    errors = [[r["median"] - r["min"] for r in rows], [r["max"] - r["median"] for r in rows]]
-    fig, ax = plt.subplots(figsize=(10, 1.4 + 0.8 * len(rows)))
-    ax.barh([textwrap.fill(f"#{r['number']} {r['label']}", 40) for r in rows], medians, xerr=errors, capsize=4,
-            color="#4c72b0")
-    for y, r in enumerate(rows):
-        ax.text(r["max"], y, f"  {r['median']:.0f}/s, {r['ratio_to_ours']:.2f}x #1, "
-                f"{r['ratio_to_reference']:.2f}x #3", va="center")
-    right = max(r["max"] for r in rows)
+    bars = chart_bars(report)[::-1]  # barh draws the first at the bottom
+    rows = [b["row"] for b in bars]
+    notes = "\n".join(textwrap.fill(f"#{s['number']} did not run: {s['reason']}", 125) for s in report["skipped"])
+    notes_height = 0.18 * (notes.count("\n") + 1) if notes else 0.0  # inches
+    fig, ax = plt.subplots(figsize=(11, 1.6 + 0.8 * len(bars) + notes_height))
+    ax.barh(range(len(bars)), [r["median"] for r in rows], capsize=4,
+            xerr=[[r["median"] - r["min"] for r in rows], [r["max"] - r["median"] for r in rows]],
+            color=["#c44e52" if b["ceiling"] else "#4c72b0" for b in bars])
+    ax.set_yticks(range(len(bars)), [textwrap.fill(b["name"], 40) for b in bars])
+    for y, b in enumerate(bars):
+        ax.annotate(b["text"], (b["row"]["max"], y), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=9, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
     ceiling = report.get("ceiling")
     if ceiling is not None:
-        ax.axvline(ceiling["median"], color="#c44e52", linestyle="--")
-        ax.text(ceiling["median"], len(rows) - 0.5, f" decode-only: {ceiling['median']:.0f}/s\n"
-                f" #1 reaches {ceiling['ours_fraction']:.2f}", color="#c44e52", va="top", fontsize=8)
-        right = max(right, ceiling["median"])
+        ax.axvline(ceiling["median"], color="#c44e52", linestyle="--", alpha=0.6, zorder=0)
     m, s = report["machine"], report["settings"]
-    ax.set_xlabel("images/s: median of rounds, whiskers min-max\nlabels: median and ratios to #1 and #3; "
-                  "dashed: decode-only ceiling")
+    ax.set_xlabel("images/s: median of rounds, whiskers min-max; dashed: decode-only ceiling\nbeside each bar: "
+                  f"median, per core, ratios to #1 (ours) and #3 (DataLoader, {report['baseline_backend']})")
     ax.set_title(f"batch {s['batch_size']}, {s['image_size']} px, {s['workers']} cores: {m['cpu']}", fontsize=9)
-    ax.set_xlim(0, right * 1.6)
-    fig.tight_layout()
+    ax.set_xlim(0, max(r["max"] for r in rows) * 1.8)
+    if notes:
+        fig.text(0.01, 0.01, notes, fontsize=8, va="bottom")
+    fig.tight_layout(rect=(0, notes_height / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -1,4 +1,4 @@
-"""Training-input throughput: our DALI pipeline with mixing against the DataLoader recipe users run today.
+"""Training-input throughput: our DALI pipeline with mixing against what users would pick instead.
 
 Every contender reads the same image folder and hands the training loop the same
 thing: a batch of normalized float32 NCHW images and its targets, using the same
@@ -17,6 +17,15 @@ number of CPU threads or worker processes. Contenders:
    through ``DALILoader`` (class ids), then Mixup only in torch after the iterator, as its
    ``mixup.py`` does (one lam per batch from ``np.random.beta``, a ``torch.randperm`` partner),
    on the same device as contender 2.
+6. ``timm-loader`` (where timm imports): timm's own loader as its ``train.py`` builds it,
+   ``create_loader`` with ``FastCollateMixup`` (contender 1's mixing options, applied to uint8
+   batches in the workers' collate) and its ``PrefetchLoader`` normalizing, on the GPU where
+   torch has CUDA, else on the CPU.
+7. ``spdl-pipeline`` (where SPDL loads FFmpeg's libraries): Meta's SPDL, a thread pool that
+   decodes with FFmpeg and crops, resizes and flips in FFmpeg's filters, then normalizes and
+   mixes each batch in torch with contender 3's mixer, on the CPU.
+
+A contender whose library is missing is skipped, and the report says why.
 
 Beside them, not a contender (no target, no output check): the decode-only ceiling
 (``decode-only``, timed in the same rounds), a CPU DALI pipeline reading the same files with as many threads and
@@ -53,19 +62,25 @@ from benchmarks.alternatives import NvidiaMixup, decode_only_stream, nvidia_stre
 from benchmarks.baseline import dataloader_stream, torchvision_available
 from benchmarks.recipe import (
     CEILING,
-    CUTMIX_ALPHA,
+    HFLIP,
     LABEL_SMOOTHING,
     MIXUP_ALPHA,
     QUIET_SHARE,
+    RATIO,
+    SCALE,
     REFERENCE,
     Batch,
     Contender,
     DataInfo,
     Settings,
+    Skipped,
+    mix_config,
 )
 from benchmarks.report import build_report, describe_machine, write_outputs
+from benchmarks.spdl_loader import spdl_missing, spdl_stream
 from benchmarks.synthetic import SyntheticSpec, default_cache_dir, ensure_dataset
 from benchmarks.timing import Progress, check_fair, settle_batches, time_rounds
+from benchmarks.timm_loader import timm_missing, timm_stream
 from pipelines import image_folder
 
 FULL = dict(batch_size=128, warmup=8, batches=24, repeats=7, max_other_share=QUIET_SHARE, patience=600.0)
@@ -105,20 +120,17 @@ def resolve_data(data: Path | None, *, cache: Path, quick: bool) -> DataInfo:
 def dali_stream(data: DataInfo, settings: Settings, *, mixing: bool, device: str) -> Iterator[Batch]:
     """Endless batches from ``train_pipeline`` on ``device`` ("cpu" or "gpu") through
     ``DALILoader``, with or without mixing."""
-    from dali_mixup import DALILoader, MixConfig
+    from dali_mixup import DALILoader
     from pipelines import train_pipeline
 
-    mix = None
-    if mixing:
-        mix = MixConfig(
-            mixup_alpha=MIXUP_ALPHA, cutmix_alpha=CUTMIX_ALPHA, label_smoothing=LABEL_SMOOTHING,
-            num_classes=data.num_classes,
-        )
     pipe = train_pipeline(
         str(data.root),
         batch_size=settings.batch_size,
         image_size=settings.image_size,
-        mix=mix,
+        scale=SCALE,
+        ratio=RATIO,
+        hflip=HFLIP,
+        mix=mix_config(data.num_classes) if mixing else None,
         num_threads=settings.workers,
         device=device,
         seed=settings.seed,
@@ -141,9 +153,34 @@ def nvidia_recipe_stream(data: DataInfo, settings: Settings, *, device: str) -> 
         batches.close()
 
 
-def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> list[Contender]:
-    """The contenders this machine can run. Each round starts and stops its own instance of each,
-    so a DataLoader's workers never fork beside a live DALI pipeline's threads."""
+def optional_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> tuple[
+        list[Contender], list[Skipped]]:
+    """Contenders 6 and 7 where their libraries load here; why not, for each one that cannot run."""
+    recipe = "torchvision" if backend == "torchvision" else "Pillow + torch"
+    device = "cuda" if gpu else "cpu"
+    candidates = [
+        (Contender("timm-loader", 6, "timm's loader as its train.py builds it: create_loader, FastCollateMixup "
+                   f"in the workers' collate (uint8), PrefetchLoader normalizing on the {device.upper()}",
+                   lambda: timm_stream(data, settings, device=device)), timm_missing),
+        (Contender("spdl-pipeline", 7, "SPDL thread-pool pipeline: FFmpeg decoding, crop, resize and flip, "
+                   f"then normalization and {recipe} mixing in torch, on the CPU",
+                   lambda: spdl_stream(data, settings, backend=backend)), spdl_missing),
+    ]
+    ran, skipped = [], []
+    for contender, missing in candidates:
+        reason = missing()
+        if reason is None:
+            ran.append(contender)
+        else:
+            skipped.append(Skipped(contender.key, contender.number, contender.label, reason))
+    return ran, skipped
+
+
+def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> tuple[
+        list[Contender], list[Skipped]]:
+    """The contenders this machine can run, and those it cannot with the reason. Each round starts
+    and stops its own instance of each, so a DataLoader's workers never fork beside a live DALI
+    pipeline's threads."""
     recipe = "torchvision" if backend == "torchvision" else "Pillow + torch"
     contenders = [
         Contender(REFERENCE, 3, f"DataLoader, {recipe}, mixing in collate_fn",
@@ -166,7 +203,8 @@ def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: b
         Contender(CEILING, 0, "decode-only ceiling: DALI reads and decodes the crop window on the CPU, "
                   "nothing after it", lambda: decode_only_stream(data, settings), ceiling=True),
     ]
-    return contenders
+    optional, skipped = optional_contenders(data, settings, backend=backend, gpu=gpu)
+    return contenders + optional, skipped
 
 
 # ---------------------------------------------------------------- command line
@@ -175,7 +213,8 @@ def build_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: b
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Compare training-input throughput: our DALI pipeline with mixing against the "
-                    "DataLoader recipe with torchvision's MixUp/CutMix, on the same data and cores.")
+                    "DataLoader recipe with torchvision's MixUp/CutMix, NVIDIA's recipe, timm's loader and "
+                    "SPDL, on the same data and cores.")
     parser.add_argument("--data", type=Path, metavar="DIR", help="image folder, one sub-folder per class "
                         "(default: a built-in ImageNet-like synthetic set, generated once and cached)")
     parser.add_argument("--cache", type=Path, metavar="DIR", default=default_cache_dir(),
@@ -257,12 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     backend = "torchvision" if torchvision_available() else "pillow"
     machine = describe_machine()
-    contenders = build_contenders(data, settings, backend=backend, gpu=machine["gpu"] is not None)
+    contenders, skipped = build_contenders(data, settings, backend=backend, gpu=machine["gpu"] is not None)
     torch.manual_seed(settings.seed)
     rounds, outputs, orders = run(contenders, settings, num_classes=data.num_classes)
     report = build_report(
-        contenders=contenders, rounds=rounds, outputs=outputs, orders=orders, settings=settings, data=data,
-        backend=backend, machine=machine,
+        contenders=contenders, skipped=skipped, rounds=rounds, outputs=outputs, orders=orders, settings=settings,
+        data=data, backend=backend, machine=machine,
         started=started, argv=[Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)],
     )
     print(write_outputs(report, args.out))

@@ -1,5 +1,6 @@
-"""The throughput benchmark end to end (``--quick``), its baseline mixer and its built-in data
-set; the stage benchmark's target; the GPU check's exit without a GPU, its steps and its report.
+"""The throughput benchmark end to end (``--quick``), its baseline mixer, timm's and SPDL's
+contenders (where their libraries load), its report and chart, and its built-in data set; the
+stage benchmark's target; the GPU check's exit without a GPU, its steps and its report.
 
 No timing is asserted: only that the runs complete and that their outputs agree with each other.
 """
@@ -7,6 +8,8 @@ No timing is asserted: only that the runs complete and that their outputs agree 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import inspect
 import json
 import math
 import os
@@ -24,6 +27,9 @@ from _bench import REPO, load_benchmark
 from _mixrun import cuda_available
 
 SCRIPT = REPO / "benchmarks" / "throughput.py"
+TIMM_MISSING = load_benchmark("timm_loader").timm_missing()
+SPDL_MISSING = load_benchmark("spdl_loader").spdl_missing()
+OPTIONAL = {6: ("timm-loader", TIMM_MISSING), 7: ("spdl-pipeline", SPDL_MISSING)}  # number: (key, why not)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -45,7 +51,10 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path
 def test_quick_run_has_every_contender_with_its_figures(quick_run):
     report, _, _, _ = quick_run
     numbers = sorted(row["number"] for row in report["contenders"])
-    assert numbers == ([1, 2, 3, 4, 5] if torch.cuda.is_available() else [1, 2, 3, 5])
+    expected = [1, 2, 3, 4, 5] if torch.cuda.is_available() else [1, 2, 3, 5]
+    assert numbers == expected + [n for n, (_, missing) in OPTIONAL.items() if missing is None]
+    assert [(s["number"], s["key"], s["reason"]) for s in report["skipped"]] == [
+        (n, key, missing) for n, (key, missing) in OPTIONAL.items() if missing is not None]
     assert report["ceiling"]["key"] == "decode-only" and "number" not in report["ceiling"]
     settings = report["settings"]
     for row in [*report["contenders"], report["ceiling"]]:
@@ -104,9 +113,11 @@ def test_quick_run_markdown_shows_the_json_figures(quick_run):
         assert cells[0] == str(row["number"]) and cells[1] == row["label"]
         assert cells[2] == f"{row['median']:.1f}" and cells[-1] == f"{row['ratio_to_reference']:.2f}x"
         assert cells[6] == f"{row['images_per_s_per_core']:.1f}" and cells[-2] == f"{row['ratio_to_ours']:.2f}x"
-    expected_backend = "torchvision" if report["machine"]["versions"]["torchvision"] else "pillow"
+    expected_backend = "torchvision" if load_benchmark("baseline").torchvision_available() else "pillow"
     assert report["baseline_backend"] == expected_backend
     assert f"baseline recipe: {expected_backend}" in markdown
+    for skipped in report["skipped"]:
+        assert f"- #{skipped['number']} ({skipped['label']}) did not run: {skipped['reason']}\n" in markdown
     for target in report["targets"]:
         assert f"= {target['ratio']:.3f}" in markdown
 
@@ -127,12 +138,38 @@ def test_quick_run_lists_nvidias_recipe_and_the_decode_only_ceiling(quick_run):
 
 
 @pytest.mark.slow
-def test_quick_run_describes_the_machine_and_draws_the_chart(quick_run):
+def test_quick_run_gives_timms_and_spdls_contenders_the_same_output(quick_run):
+    report, markdown, _, _ = quick_run
+    rows = {row["number"]: row for row in report["contenders"]}
+    settings, classes = report["settings"], report["data"]["classes"]
+    for number, (key, missing) in OPTIONAL.items():
+        if missing is not None:
+            assert number not in rows and f"#{number} (" in markdown
+            continue
+        row = rows[number]
+        assert row["key"] == key and f"| {number} | {row['label']} |" in markdown
+        device = "cuda:0" if number == 6 and torch.cuda.is_available() else "cpu"  # timm's PrefetchLoader
+        assert row["output"]["images"] == {"shape": [settings["batch_size"], 3, settings["image_size"],
+                                                     settings["image_size"]], "dtype": "torch.float32",
+                                           "device": device}
+        assert row["output"]["targets"] == {"shape": [settings["batch_size"], classes], "dtype": "torch.float32",
+                                            "device": device}
+    if 7 in rows:  # SPDL mixes with the DataLoader recipe's mixer
+        recipe = "torchvision" if report["baseline_backend"] == "torchvision" else "Pillow + torch"
+        assert f"{recipe} mixing in torch" in rows[7]["label"]
+
+
+@pytest.mark.slow
+def test_quick_run_describes_the_machine_and_draws_the_chart(quick_run, monkeypatch):
     report, _, out, _ = quick_run
     machine = report["machine"]
     assert machine["cores"] >= 1 and machine["cpu"]
     assert machine["gpu"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    assert {"python", "torch", "torchvision", "nvidia-dali-cuda120"} <= set(machine["versions"])
+    assert {"python", "torch", "torchvision", "timm", "spdl", "nvidia-dali-cuda120"} <= set(machine["versions"])
+    labels, texts = _drawn_chart(report, out / "again.png", monkeypatch)
+    assert labels[0].startswith("decode-only ceiling")
+    assert [label.split(" ", 1)[0] for label in labels[1:]] == [f"#{r['number']}" for r in report["contenders"]]
+    assert all(f"{r['ratio_to_reference']:.2f}x #3" in " ".join(texts) for r in report["contenders"])
     with Image.open(out / "throughput.png") as chart:
         assert chart.format == "PNG" and chart.width > 300 and chart.height > 100
         assert len(chart.convert("L").getcolors(maxcolors=100_000) or []) > 2  # not blank
@@ -185,9 +222,165 @@ def test_nvidia_mixup_blends_a_permutation_with_its_targets():
         assert torch.allclose(moved, moved[:1].expand_as(moved), atol=1e-6)
 
 
+# ------------------------------------------------------------------ timm's and SPDL's contenders
+
+COLOURS = np.array([[230, 20, 20], [20, 200, 40], [30, 60, 220], [200, 200, 30]], dtype=np.uint8)  # per class
+
+
+def _flat_colour_data(make_image_folder):
+    """4 classes of 3 PNGs each, every pixel of class c's images COLOURS[c], as the benchmark reads them."""
+    root = make_image_folder([3, 3, 3, 3], size=(40, 56),
+                             pixels=lambda index, label: np.broadcast_to(COLOURS[label], (40, 56, 3)).copy())
+    samples, num_classes = load_benchmark("throughput").scan_image_folder(root)
+    return load_benchmark("recipe").DataInfo(root=root, samples=samples, num_classes=num_classes, synthetic=False)
+
+
+def _small_settings():
+    return load_benchmark("recipe").Settings(batch_size=6, image_size=24, workers=2, warmup=1, batches=1,
+                                             repeats=1, seed=0, max_other_share=1.0, patience=0.0)
+
+
+def _check_mixed_batches(stream, *, batches: int = 4) -> None:
+    """Each batch: normalized float32 (6, 3, 24, 24) images, soft (6, 4) targets summing to 1, and each
+    image's mean colour the target-weighted blend of its classes' colours; some batch mixes two classes."""
+    from pipelines import IMAGENET_MEAN, IMAGENET_STD
+
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    colours = torch.from_numpy(COLOURS).float() / 255
+    mixed = False
+    try:
+        for _ in range(batches):
+            images, targets = next(stream)
+            assert images.shape == (6, 3, 24, 24) and images.dtype == torch.float32 and images.is_contiguous()
+            assert targets.shape == (6, 4) and targets.dtype == torch.float32
+            assert torch.allclose(targets.sum(1), torch.ones(6)) and bool((targets >= 0).all())
+            pixels = images * std + mean  # back to 0..1
+            assert -0.01 < pixels.min() and pixels.max() < 1.01
+            assert torch.allclose(pixels.mean(dim=(2, 3)), targets @ colours, atol=0.01)
+            mixed |= bool((targets.max(1).values < 0.99).any())
+    finally:
+        stream.close()
+    assert mixed
+
+
+def test_every_contender_augments_as_train_pipelines_defaults():
+    from pipelines import train_pipeline
+
+    recipe = load_benchmark("recipe")
+    parameters = inspect.signature(train_pipeline).parameters
+    assert (parameters["scale"].default, parameters["ratio"].default, parameters["hflip"].default) == (
+        recipe.SCALE, recipe.RATIO, recipe.HFLIP)
+    config = recipe.mix_config(7)
+    assert (config.mixup_alpha, config.cutmix_alpha, config.prob, config.switch_prob, config.mode.value,
+            config.correct_lam, config.label_smoothing, config.num_classes) == (0.8, 1.0, 1.0, 0.5, "batch",
+                                                                                True, 0.0, 7)
+
+
+def test_contenders_whose_library_cannot_run_are_skipped_with_the_reason(monkeypatch):
+    throughput, recipe = load_benchmark("throughput"), load_benchmark("recipe")
+    monkeypatch.setattr(throughput, "timm_missing", lambda: "no timm here")
+    monkeypatch.setattr(throughput, "spdl_missing", lambda: None)
+    data = recipe.DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
+    contenders, skipped = throughput.build_contenders(data, _small_settings(), backend="pillow", gpu=False)
+    assert [c.number for c in contenders] == [3, 1, 2, 5, 0, 7]
+    assert "Pillow + torch mixing" in contenders[-1].label
+    assert [(s.number, s.key, s.reason) for s in skipped] == [(6, "timm-loader", "no timm here")]
+    assert skipped[0].label.startswith("timm's loader as its train.py builds it")
+
+
+def test_a_missing_library_is_named_in_the_reason(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name in ("timm", "spdl") else find_spec(name, *args))
+    assert load_benchmark("timm_loader").timm_missing() == (
+        "timm is not installed (pip install timm, beside a torchvision built for this torch)")
+    assert load_benchmark("spdl_loader").spdl_missing() == "SPDL is not installed (pip install spdl: x86-64 Linux only)"
+
+
+def test_a_library_that_does_not_import_is_named_with_its_error(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",  # installed, as far as the check can tell
+                        lambda name, *args: object() if name in ("timm", "spdl") else find_spec(name, *args))
+    monkeypatch.setitem(sys.modules, "timm.data", None)  # import fails, as timm's does beside a broken torchvision
+    monkeypatch.setitem(sys.modules, "spdl.io.utils", None)
+    assert load_benchmark("timm_loader").timm_missing() == (
+        "timm does not import here (ModuleNotFoundError: import of timm.data halted; None in sys.modules)")
+    assert load_benchmark("spdl_loader").spdl_missing() == (
+        "SPDL does not import here (ModuleNotFoundError: import of spdl.io.utils halted; None in sys.modules)")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("spdl") is None, reason="SPDL is not installed")
+def test_spdl_without_ffmpegs_libraries_names_the_packages_to_install(monkeypatch):
+    import spdl.io.utils
+
+    def no_ffmpeg():
+        raise RuntimeError("Failed to import libspdl. libavutil.so.57: cannot open shared object file")
+
+    monkeypatch.setattr(spdl.io.utils, "get_ffmpeg_versions", no_ffmpeg)
+    assert load_benchmark("spdl_loader").spdl_missing() == (
+        "SPDL finds no FFmpeg libraries it can load (FFmpeg 4 to 9); on Debian 12: "
+        "apt-get install libavutil57 libavcodec59 libavformat59 libavfilter8 libavdevice59")
+
+
+@pytest.mark.skipif(TIMM_MISSING is not None, reason=f"timm's loader cannot run here: {TIMM_MISSING}")
+def test_timms_loader_is_built_as_train_py_builds_it_with_our_options(make_image_folder):
+    timm_loader, recipe = load_benchmark("timm_loader"), load_benchmark("recipe")
+    data = _flat_colour_data(make_image_folder)
+    loader = timm_loader.timm_loader(data, _small_settings(), device="cpu")
+    assert type(loader).__name__ == "PrefetchLoader" and type(loader.loader).__name__ == "MultiEpochsDataLoader"
+    assert loader.loader.num_workers == 2 and loader.loader.batch_size == 6 and loader.loader.drop_last
+    transforms = loader.loader.dataset.transform.transforms
+    assert [type(t).__name__ for t in transforms] == [
+        "RandomResizedCropAndInterpolation", "RandomHorizontalFlip", "MaybePILToTensor"]  # no jitter, no erasing
+    assert (transforms[0].scale, transforms[0].ratio, transforms[1].p) == (recipe.SCALE, recipe.RATIO, recipe.HFLIP)
+    assert str(transforms[0].interpolation).lower().endswith("bilinear")
+    mixup = loader.loader.collate_fn
+    assert type(mixup).__name__ == "FastCollateMixup"
+    assert (mixup.mixup_alpha, mixup.cutmix_alpha, mixup.cutmix_minmax, mixup.mix_prob, mixup.switch_prob,
+            mixup.mode, mixup.correct_lam, mixup.label_smoothing, mixup.num_classes) == (
+                0.8, 1.0, None, 1.0, 0.5, "batch", True, 0.0, 4)
+
+
+@pytest.mark.skipif(TIMM_MISSING is not None, reason=f"timm's loader cannot run here: {TIMM_MISSING}")
+def test_timms_loader_mixes_normalized_batches_whose_targets_follow_the_pixels(make_image_folder):
+    torch.manual_seed(0)
+    data = _flat_colour_data(make_image_folder)
+    _check_mixed_batches(load_benchmark("timm_loader").timm_stream(data, _small_settings(), device="cpu"))
+
+
+@pytest.mark.skipif(SPDL_MISSING is not None, reason=f"SPDL cannot run here: {SPDL_MISSING}")
+@pytest.mark.parametrize("backend", ["pillow", "torchvision"])
+def test_spdl_pipeline_mixes_normalized_batches_whose_targets_follow_the_pixels(make_image_folder, backend):
+    if backend == "torchvision" and not load_benchmark("baseline").torchvision_available():
+        pytest.skip("torchvision does not import here: SPDL's contender mixes with the Pillow + torch mixer")
+    torch.manual_seed(0)
+    data = _flat_colour_data(make_image_folder)
+    _check_mixed_batches(load_benchmark("spdl_loader").spdl_stream(data, _small_settings(), backend=backend))
+
+
+@pytest.mark.skipif(SPDL_MISSING is not None, reason=f"SPDL cannot run here: {SPDL_MISSING}")
+def test_spdl_crops_the_drawn_box_and_flips_it(tmp_path):
+    import spdl.io
+
+    spdl_loader = load_benchmark("spdl_loader")
+    red, green, blue = (torch.tensor(c, dtype=torch.uint8) for c in ([255, 0, 0], [0, 255, 0], [0, 0, 255]))
+    pixels = np.zeros((30, 40, 3), np.uint8)  # left half red, right half blue, its top third green
+    pixels[:, :20], pixels[:, 20:], pixels[:10, 20:] = red.numpy(), blue.numpy(), green.numpy()
+    Image.fromarray(pixels).save(tmp_path / "halves.png")
+    packets = spdl.io.demux_image(str(tmp_path / "halves.png"))
+    assert (packets.width, packets.height) == (40, 30)
+    assert spdl_loader.crop_filter((25, 2, 12, 6), size=8, flip=True) == (
+        "crop=12:6:25:2,scale=8:8:flags=bilinear,hflip,format=pix_fmts=rgb24")
+    corner = spdl_loader.decode_crop(packets, (25, 2, 12, 6), size=8, flip=False)
+    assert corner.shape == (8, 8, 3) and corner.dtype == torch.uint8 and bool((corner == green).all())
+    flipped = spdl_loader.decode_crop(spdl.io.demux_image(str(tmp_path / "halves.png")), (0, 10, 40, 20), size=8,
+                                      flip=True)
+    assert bool((flipped[:, :3] == blue).all()) and bool((flipped[:, -3:] == red).all())
+
+
 def _fake_report(*, ceiling: bool = True) -> dict:
     """A report built from given round figures: 2 workers, ours 600/s, the DataLoader 300/s,
-    NVIDIA's recipe 450/s, the decode-only ceiling 1200/s."""
+    NVIDIA's recipe 450/s, timm's loader 360/s, the decode-only ceiling 1200/s; SPDL skipped."""
     recipe, report = load_benchmark("recipe"), load_benchmark("report")
 
     def records(*speeds):
@@ -197,10 +390,11 @@ def _fake_report(*, ceiling: bool = True) -> dict:
     contenders = [recipe.Contender("dali-mix", 1, "ours", iter),
                   recipe.Contender("dali-nomix", 2, "ours unmixed", iter),
                   recipe.Contender("dataloader-mix", 3, "loader", iter),
-                  recipe.Contender("nvidia-recipe", 5, "nvidia", iter)]
+                  recipe.Contender("nvidia-recipe", 5, "nvidia", iter),
+                  recipe.Contender("timm-loader", 6, "timm", iter)]
     rounds = {"dali-mix": records(580, 600, 620), "dali-nomix": records(600, 600, 600),
               "dataloader-mix": records(300, 300, 300),
-              "nvidia-recipe": records(450, 440, 460)}
+              "nvidia-recipe": records(450, 440, 460), "timm-loader": records(360, 350, 370)}
     if ceiling:
         contenders.append(recipe.Contender("decode-only", 0, "decode only", iter, ceiling=True))
         rounds["decode-only"] = records(1200, 1100, 1300)
@@ -208,18 +402,23 @@ def _fake_report(*, ceiling: bool = True) -> dict:
                                max_other_share=1.0, patience=0.0)
     data = recipe.DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
     machine = {"cpu": "cpu", "usable_cores": 2, "gpu": None}
+    skipped = [recipe.Skipped("spdl-pipeline", 7, "spdl", "SPDL finds no FFmpeg libraries")]
     return report.build_report(
-        contenders=contenders, rounds=rounds, outputs={k: {} for k in rounds}, orders=[], settings=settings,
-        data=data, backend="pillow", machine=machine, started=dt.datetime(2026, 1, 2), argv=["throughput.py"])
+        contenders=contenders, skipped=skipped, rounds=rounds, outputs={k: {} for k in rounds}, orders=[],
+        settings=settings, data=data, backend="pillow", machine=machine, started=dt.datetime(2026, 1, 2),
+        argv=["throughput.py"])
 
 
 def test_report_gives_per_core_figures_both_ratios_and_the_ceiling():
     built = _fake_report()
     rows = {row["key"]: row for row in built["contenders"]}
-    assert [row["number"] for row in built["contenders"]] == [1, 2, 3, 5]
+    assert [row["number"] for row in built["contenders"]] == [1, 2, 3, 5, 6]
     del rows["dali-nomix"]
     assert {k: (r["images_per_s_per_core"], r["ratio_to_ours"], r["ratio_to_reference"]) for k, r in rows.items()} == {
-        "dali-mix": (300.0, 1.0, 2.0), "dataloader-mix": (150.0, 0.5, 1.0), "nvidia-recipe": (225.0, 0.75, 1.5)}
+        "dali-mix": (300.0, 1.0, 2.0), "dataloader-mix": (150.0, 0.5, 1.0), "nvidia-recipe": (225.0, 0.75, 1.5),
+        "timm-loader": (180.0, 0.6, 1.2)}
+    assert built["skipped"] == [{"key": "spdl-pipeline", "number": 7, "label": "spdl",
+                                 "reason": "SPDL finds no FFmpeg libraries"}]
     ceiling = built["ceiling"]
     assert (ceiling["median"], ceiling["images_per_s_per_core"]) == (1200.0, 600.0)
     assert (ceiling["ours_fraction"], ceiling["reference_fraction"]) == (0.5, 0.25)
@@ -231,10 +430,12 @@ def test_report_gives_per_core_figures_both_ratios_and_the_ceiling():
 | 2 | ours unmixed | 600.0 | 600.0 | 600.0 | 600.0-600.0 | 300.0 | 2.00 | 1.00x | 2.00x |
 | 3 | loader | 300.0 | 300.0 | 300.0 | 300.0-300.0 | 150.0 | 2.00 | 0.50x | 1.00x |
 | 5 | nvidia | 450.0 | 440.0 | 460.0 | 445.0-455.0 | 225.0 | 2.00 | 0.75x | 1.50x |
+| 6 | timm | 360.0 | 350.0 | 370.0 | 355.0-365.0 | 180.0 | 2.00 | 0.60x | 1.20x |
 | ceiling | decode only | 1200.0 | 1100.0 | 1300.0 | 1150.0-1250.0 | 600.0 | 2.00 | - | - |
 
 - Decode-only ceiling (a reference, not a contender): 1200.0 images/s, 600.0 per core; ours (#1) / decode-only = 0.50, \
 #3 / decode-only = 0.25
+- #7 (spdl) did not run: SPDL finds no FFmpeg libraries
 - #1 / #3 = 2.000 (target >= 2.0): met
 - #1 / #2 = 1.000 (target >= 0.97): met
 """ in markdown
@@ -245,6 +446,34 @@ def test_report_without_the_ceiling_has_no_ceiling_line():
     assert built["ceiling"] is None
     markdown = load_benchmark("report").render_markdown(built)
     assert "ceiling" not in markdown and "| 5 | nvidia |" in markdown
+
+
+def _drawn_chart(report: dict, path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """Draw ``report``'s chart; read back its bar names (top first, unwrapped) and every text on it."""
+    import matplotlib.pyplot as plt
+
+    close, figures = plt.close, []
+    monkeypatch.setattr(plt, "close", figures.append)
+    load_benchmark("report").write_chart(report, path)
+    (figure,) = figures
+    axes = figure.axes[0]
+    labels = [label.get_text().replace("\n", " ") for label in axes.get_yticklabels()][::-1]
+    texts = [text.get_text() for text in [*axes.texts, *figure.texts]]
+    close(figure)
+    assert path.is_file()
+    return labels, texts
+
+
+def test_chart_draws_every_contender_the_ceiling_and_why_one_did_not_run(tmp_path, monkeypatch):
+    built = _fake_report()
+    labels, texts = _drawn_chart(built, tmp_path / "chart.png", monkeypatch)
+    assert labels == ["decode-only ceiling (a reference: reading and decoding only)", "#1 ours", "#2 ours unmixed",
+                      "#3 loader", "#5 nvidia", "#6 timm"]
+    assert "1200/s, 600/core; #1 reaches 0.50 of it, #3 0.25" in texts
+    assert "360/s, 180/core, 0.60x #1, 1.20x #3" in texts and "600/s, 300/core, 1.00x #1, 2.00x #3" in texts
+    assert "#7 did not run: SPDL finds no FFmpeg libraries" in texts
+    labels, texts = _drawn_chart(_fake_report(ceiling=False), tmp_path / "bare.png", monkeypatch)
+    assert labels[0] == "#1 ours" and len(labels) == 5
 
 
 def test_quiet_gate_holds_back_only_while_on_and_patient():

@@ -1,0 +1,79 @@
+"""Contender 6 of the throughput benchmark: timm's own training loader, built as timm's
+``train.py`` builds it with ``--prefetcher`` (its default): ``create_dataset`` over the image
+folder, ``create_loader`` with ``FastCollateMixup`` as the ``collate_fn`` (the workers decode,
+crop and flip with Pillow and mix uint8 batches as they collate them), and its ``PrefetchLoader``
+normalizing to float32 on the training device."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import torch
+
+from benchmarks.recipe import HFLIP, RATIO, SCALE, Batch, DataInfo, Settings, first_line, mix_config
+from pipelines import IMAGENET_MEAN, IMAGENET_STD
+
+if TYPE_CHECKING:
+    from timm.data import FastCollateMixup
+
+    from dali_mixup import MixConfig
+
+
+def timm_missing() -> str | None:
+    """Why timm's loader cannot run here, or None where it can."""
+    if importlib.util.find_spec("timm") is None:
+        return "timm is not installed (pip install timm, beside a torchvision built for this torch)"
+    try:
+        import timm.data  # noqa: F401
+    except Exception as error:  # a torchvision built for another torch fails with various errors
+        return f"timm does not import here ({first_line(error)})"
+    return None
+
+
+def fast_collate_mixup(config: MixConfig) -> FastCollateMixup:
+    """timm's ``FastCollateMixup`` with the very options of ``config`` (the same names)."""
+    from timm.data import FastCollateMixup
+
+    return FastCollateMixup(
+        mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha, cutmix_minmax=config.cutmix_minmax,
+        prob=config.prob, switch_prob=config.switch_prob, mode=config.mode.value, correct_lam=config.correct_lam,
+        label_smoothing=config.label_smoothing, num_classes=config.num_classes)
+
+
+def timm_loader(data: DataInfo, settings: Settings, *, device: str) -> Iterable[Batch]:
+    """timm's training loader over ``data``: our augmentation (random-resized-crop with bilinear
+    resizing, flip), no colour jitter, auto-augment or random erasing, one worker per core;
+    its ``--use-multi-epochs-loader`` so that epoch ends do not stall it, as on a data set far
+    larger than a run."""
+    from timm.data import create_dataset, create_loader
+
+    dataset = create_dataset("", root=str(data.root), split="train", is_training=True)
+    return create_loader(
+        dataset,
+        input_size=(3, settings.image_size, settings.image_size),
+        batch_size=settings.batch_size,
+        is_training=True,
+        use_prefetcher=True,
+        re_prob=0.0,
+        scale=SCALE,
+        ratio=RATIO,
+        hflip=HFLIP,
+        color_jitter=None,
+        auto_augment=None,
+        interpolation="bilinear",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        num_workers=settings.workers,
+        collate_fn=fast_collate_mixup(mix_config(data.num_classes)),
+        device=torch.device(device),
+        use_multi_epochs_loader=True,
+    )
+
+
+def timm_stream(data: DataInfo, settings: Settings, *, device: str) -> Iterator[Batch]:
+    """Endless (normalized float32 images, soft targets) batches of timm's loader on ``device``."""
+    loader = timm_loader(data, settings, device=device)
+    while True:
+        yield from loader
