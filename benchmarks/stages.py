@@ -68,8 +68,9 @@ def _pipeline_stream(root: Path, *, batch_size: int, threads: int, loader: bool,
     spec = train_pipeline(root, batch_size=batch_size, image_size=IMAGE_SIZE, mix=mix_config(num_classes),
                           scale=SCALE, ratio=RATIO, hflip=HFLIP, num_threads=threads, device="cpu")
     if loader:
+        batches = DALILoader(spec, drop_last=True)
         while True:
-            for images, _ in DALILoader(spec, drop_last=True):
+            for images, _ in batches:
                 yield images.shape[0]
     pipe = spec.pipeline()
     pipe.build()

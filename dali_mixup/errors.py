@@ -78,7 +78,7 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
 # What the stage's operators (csrc/) throw.
 _FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
-_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:resize: )?(?:images|labels): [^\]]*)\]")
+_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:resize: )?(?:images|labels|filter): [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 
 

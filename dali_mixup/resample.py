@@ -1,8 +1,9 @@
 """The random-resized-crop's resample and flip, inside a DALI graph.
 
 On the CPU it is the stage's own operator (``fn.dali_mixup_resize``, ``csrc/kernels/resample_cpu.h``):
-Pillow's ``Image.resize`` with ``BILINEAR`` or ``BICUBIC``, bit for bit (antialiased when
-shrinking, as torchvision's ``antialias=True``), the flip riding on the same pass. Elsewhere (GPU
+Pillow's ``Image.resize`` with ``BILINEAR`` or ``BICUBIC``, bit for bit on RGB and grayscale
+images (antialiased when shrinking, as torchvision's ``antialias=True``; other channel counts
+channel by channel), the flip riding on the same pass. Elsewhere (GPU
 images, or the operator not built) DALI's ``fn.resize_crop_mirror`` (antialiased too; its
 roundings differ from Pillow's).
 """
@@ -50,12 +51,11 @@ def resize(images: DataNode, *, size: tuple[int, int], interpolation: Interpolat
         raise ValueError("resize: mirror: expected None or a CPU DataNode (an integer per sample)")
     bicubic = (fn.random.coin_flip(probability=0.5, dtype=types.INT32) if interpolation == "random"
                else int(interpolation == "bicubic"))
+    flip = 0 if mirror is None else fn.cast(mirror, dtype=types.INT32)
     if images.device == "cpu" and native.available("cpu"):
-        flip = 0 if mirror is None else fn.cast(mirror, dtype=types.INT32)
         return fn.dali_mixup_resize(images, size=(height, width), filter=bicubic, mirror=flip)
     if interpolation == "random":  # DALI's codes: INTERP_LINEAR 1, INTERP_CUBIC 2
         interp = fn.cast(bicubic + 1, dtype=types.INTERP_TYPE)
     else:
         interp = types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
-    return fn.resize_crop_mirror(images, size=(height, width), interp_type=interp,
-                                 mirror=0 if mirror is None else mirror)
+    return fn.resize_crop_mirror(images, size=(height, width), interp_type=interp, mirror=flip)

@@ -41,9 +41,17 @@ def test_gpu_pixel_body_writes_what_the_cpu_loops_write(pixel_check):
 
 
 RESAMPLE_CHECK = CHECK.with_name("resample_check.cc")
-# Instruction sets of the resampler's horizontal pass: none (plain C++), SSSE3, AVX2, and the
-# machine's own (what the CPU library is built for); each run where this CPU has it.
-ISAS = {"x86-64": set(), "x86-64-v2": {"ssse3"}, "x86-64-v3": {"avx2"}, "native": set()}
+# Builds of the resampler check: the instruction sets of its horizontal pass, none (plain C++),
+# SSSE3, AVX2, and the machine's own (what the CPU library is built for), this last one also
+# under AddressSanitizer and UBSan; each run where this CPU has what it needs.
+BUILDS = {
+    "x86-64": ({"sse2"}, ["-march=x86-64"]),
+    "x86-64-v2": ({"ssse3"}, ["-march=x86-64-v2"]),
+    "x86-64-v3": ({"avx2"}, ["-march=x86-64-v3"]),
+    "native": (set(), ["-march=native"]),
+    "native, sanitized": (set(), ["-march=native", "-g", "-fsanitize=address,undefined",
+                                  "-fno-sanitize-recover=all"]),
+}
 
 
 def _cpu_flags() -> set[str]:
@@ -60,15 +68,19 @@ def test_resampler_writes_the_same_bytes_on_every_instruction_set(tmp_path):
     except native.BuildError as error:
         pytest.skip(f"cannot compile the resampler check here: {error}")
     flags = _cpu_flags()
+    if "sse2" not in flags:
+        pytest.skip("not an x86-64 CPU (or no /proc/cpuinfo): the SIMD builds cannot run here")
     hashes = {}
-    for march, needs in ISAS.items():
-        if not needs <= flags or (march != "native" and "sse2" not in flags):
-            continue  # another architecture, or an older x86: that build cannot run here
-        binary = tmp_path / f"resample_{march}"
-        done = subprocess.run([compiler, "-std=c++20", "-O3", f"-march={march}", "-ffp-contract=off", "-Wall",
+    for name, (needs, options) in BUILDS.items():
+        if not needs <= flags:
+            continue
+        binary = tmp_path / name.replace(", ", "-")
+        done = subprocess.run([compiler, "-std=c++20", "-O3", *options, "-ffp-contract=off", "-Wall",
                                f"-I{native.CSRC}", str(RESAMPLE_CHECK), "-o", str(binary)],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-4000:]
-        hashes[march] = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300).stdout.strip()
-    assert len(hashes) >= 2 or "sse2" not in flags, hashes
+        run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"{name}: {run.stderr[-4000:]}"
+        hashes[name] = run.stdout.strip()
+    assert {"x86-64", "native", "native, sanitized"} <= set(hashes), hashes
     assert len(set(hashes.values())) == 1, hashes

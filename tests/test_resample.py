@@ -141,13 +141,32 @@ def test_random_interpolation_picks_each_filter_half_the_time():
 
 
 def test_random_interpolation_on_dalis_resize(monkeypatch):
-    """Without the operator, DALI's resize takes the per-sample choice as its interp_type."""
+    """Without the operator, DALI's resize takes the per-sample choice as its interp_type: each
+    output is DALI's bilinear or DALI's bicubic one, and both occur."""
     monkeypatch.setenv("DALI_MIXUP_FUSED", "0")
-    images = [photo(150, 130, s) for s in range(8)]
-    outs = run(images, (96, 80), interpolation="random", mirror=[1] * 8)
-    assert [o.shape for o in outs] == [(96, 80, 3)] * 8
+    images = [photo(150, 130, s % 4) for s in range(24)]
+    fixed = {name: run(images, (96, 80), interpolation=name, mirror=[1] * 24) for name in FILTERS}
+    outs = run(images, (96, 80), interpolation="random", mirror=[1] * 24)
+    picks = [[name for name in FILTERS if np.array_equal(out, fixed[name][i])] for i, out in enumerate(outs)]
+    assert all(len(p) == 1 for p in picks), picks
+    assert {p[0] for p in picks} == set(FILTERS)
+    # DALI's filters, flipped: near Pillow's, not equal to them.
     ref = pillow(images[0], (96, 80), "bilinear")[:, ::-1]
-    assert np.abs(outs[0].astype(int) - ref).mean() < 4  # DALI's filters, not Pillow's roundings
+    assert np.abs(fixed["bilinear"][0].astype(int) - ref).mean() < 4
+
+
+def test_bad_filter_given_to_the_operator():
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def graph():
+        x = fn.external_source(source=lambda: [np.zeros((4, 4, 3), np.uint8)] * 2, layout="HWC", batch=True)
+        f = fn.external_source(source=lambda: [np.int32(1), np.int32(2)], batch=True)
+        return fn.dali_mixup_resize(x, size=(2, 2), filter=f)
+
+    pipe = graph()
+    pipe.build()
+    with pytest.raises(MixInputError, match=r"resize: filter: sample 1: expected 0 \(bilinear\) or 1 \(bicubic\), got 2"):
+        with translate_errors():
+            pipe.run()
 
 
 @pytest.mark.parametrize("image, message", [

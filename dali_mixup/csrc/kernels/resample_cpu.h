@@ -1,9 +1,11 @@
 // Separable, antialiased resampling of one uint8 HWC image on the CPU: Pillow's algorithm
-// (Image.resize with BILINEAR or BICUBIC; libImaging/Resample.c), bit for bit: per axis, weights
-// of the filter stretched by the downscale factor, computed in double and rounded to fixed point
-// with 22 fraction bits; a horizontal pass over the input rows the vertical pass reads, rounded
-// and clamped to uint8, then the vertical pass. A horizontal flip rides on the horizontal pass
-// (columns are independent, so flipping there equals flipping the result).
+// (Image.resize with BILINEAR or BICUBIC; libImaging/Resample.c), bit for bit for L and RGB images
+// (other channel counts: each channel as Pillow's L; Pillow premultiplies RGBA by alpha first):
+// per axis, weights of the filter stretched by the downscale factor, computed in double and
+// rounded to fixed point with 22 fraction bits; two passes in Pillow 13's order (HorizontalFirst),
+// the first over only the rows or columns the second reads, rounded and clamped to uint8 in
+// between. A horizontal flip rides on the horizontal pass (columns are independent, so flipping
+// there equals flipping the result).
 //
 // Knows nothing of DALI: plain pointers, sizes and a scratch buffer of the caller's.
 #ifndef DALI_MIXUP_KERNELS_RESAMPLE_CPU_H_
@@ -97,20 +99,24 @@ inline void EvenWindows(AxisWeights &a, int in_size) {
 }
 
 // Row `src` (C channels) resampled to dst (width a.first.size()), flipped if asked; every
-// window has N taps (EvenWindows), or a.count[x] where N is 0.
+// window has N taps (EvenWindows), or a.count[x] where N is 0. C 0: `channels` at run time,
+// with `sums` of that many ints.
 template <int C, int N>
-void HorizontalRow(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror, int x0 = 0) {
+void HorizontalRow(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror, int x0,
+                   int channels = C, int32_t *sums = nullptr) {
+  const int ch = C > 0 ? C : channels;
+  int32_t own[C > 0 ? C : 1];
+  int32_t *s = C > 0 ? own : sums;
   const int out_w = static_cast<int>(a.first.size());
   for (int x = x0; x < out_w; x++) {
     const int32_t *k = &a.weights[static_cast<size_t>(x) * a.taps];
-    const uint8_t *p = src + static_cast<size_t>(a.first[x]) * C;
-    int32_t s[C];
-    for (int c = 0; c < C; c++) s[c] = kHalf;
+    const uint8_t *p = src + static_cast<size_t>(a.first[x]) * ch;
+    std::fill(s, s + ch, kHalf);
     const int n = N > 0 ? N : a.count[x];
-    for (int t = 0; t < n; t++, p += C)
-      for (int c = 0; c < C; c++) s[c] += p[c] * k[t];
-    uint8_t *q = dst + static_cast<size_t>(mirror ? out_w - 1 - x : x) * C;
-    for (int c = 0; c < C; c++) q[c] = Clip8(s[c]);
+    for (int t = 0; t < n; t++, p += ch)
+      for (int c = 0; c < ch; c++) s[c] += p[c] * k[t];
+    uint8_t *q = dst + static_cast<size_t>(mirror ? out_w - 1 - x : x) * ch;
+    for (int c = 0; c < ch; c++) q[c] = Clip8(s[c]);
   }
 }
 
@@ -151,7 +157,7 @@ inline void PrepareRgbPairs(const AxisWeights &a, int in_w, RgbPairWeights &r) {
   r.simd_end = 0;
   for (int x = 0; x < out_w; x++) {
     // Windows only move right (EvenWindows keeps them in order): the ones that fit are a prefix.
-    if (a.first[x] * 3 + 6 * r.pairs + 2 <= in_w * 3) r.simd_end = x + 1;
+    if (static_cast<size_t>(a.first[x]) * 3 + 6 * r.pairs + 2 <= static_cast<size_t>(in_w) * 3) r.simd_end = x + 1;
     const int32_t *k = &a.weights[static_cast<size_t>(x) * a.taps];
     for (int j = 0; j < r.pairs; j++) {
       const int32_t k0 = k[2 * j], k1 = 2 * j + 1 < n ? k[2 * j + 1] : 0;
@@ -231,8 +237,8 @@ void HorizontalRowRgb(const uint8_t *src, uint8_t *dst, const AxisWeights &a, co
   const size_t group = static_cast<size_t>(pairs) * kGroup;
   int x = 0;
   for (; x + 4 <= r.simd_end; x += 4, w += 2 * group) {
-    const uint8_t *p0 = src + first[x] * 3, *p1 = src + first[x + 1] * 3;
-    const uint8_t *p2 = src + first[x + 2] * 3, *p3 = src + first[x + 3] * 3;
+    const uint8_t *p0 = src + static_cast<size_t>(first[x]) * 3, *p1 = src + static_cast<size_t>(first[x + 1]) * 3;
+    const uint8_t *p2 = src + static_cast<size_t>(first[x + 2]) * 3, *p3 = src + static_cast<size_t>(first[x + 3]) * 3;
 #if defined(__AVX2__)
     const __m256i v01 = RgbPixels2<P>(p0, p1, w, pairs), v23 = RgbPixels2<P>(p2, p3, w + group, pairs);
     const __m128i o0 = _mm256_castsi256_si128(v01), o1 = _mm256_extracti128_si256(v01, 1);
@@ -265,21 +271,6 @@ inline void HorizontalRowsRgb(const uint8_t *src, uint8_t *dst, int rows, size_t
   }
 }
 #endif  // __SSSE3__
-
-// Any channel count: the same arithmetic with a run-time C.
-inline void HorizontalRowAny(const uint8_t *src, uint8_t *dst, const AxisWeights &a, bool mirror, int C,
-                             int32_t *sums) {
-  const int out_w = static_cast<int>(a.first.size());
-  for (int x = 0; x < out_w; x++) {
-    const int32_t *k = &a.weights[static_cast<size_t>(x) * a.taps];
-    const uint8_t *p = src + static_cast<size_t>(a.first[x]) * C;
-    std::fill(sums, sums + C, kHalf);
-    for (int t = 0, n = a.count[x]; t < n; t++, p += C)
-      for (int c = 0; c < C; c++) sums[c] += p[c] * k[t];
-    uint8_t *q = dst + static_cast<size_t>(mirror ? out_w - 1 - x : x) * C;
-    for (int c = 0; c < C; c++) q[c] = Clip8(sums[c]);
-  }
-}
 
 // Output row from `count` input rows `row_len` bytes apart starting at src; acc: row_len ints.
 // The loops run along the row, so they vectorize whatever C is.
@@ -329,7 +320,7 @@ inline void HorizontalPass(const uint8_t *src, uint8_t *dst, int rows, const Res
     else if (C == 4)
       HorizontalRowFixed<4>(src, dst, a, mirror);
     else
-      HorizontalRowAny(src, dst, a, mirror, C, scratch.acc.data());
+      HorizontalRow<0, 0>(src, dst, a, mirror, 0, C, scratch.acc.data());
   }
 }
 

@@ -57,18 +57,28 @@ class Resize : public dali::StatelessOperator<CPUBackend> {
     out.SetLayout("HWC");
     auto &pool = ws.GetThreadPool();
     scratch_.resize(pool.NumThreads());
-    for (int i = 0; i < images.num_samples(); i++) {
+    // Every argument read and checked before any work is queued: a throw with work queued
+    // would leave the pool waiting for it.
+    const int n = images.num_samples();
+    std::vector<kernels::Filter> filters(n);
+    std::vector<bool> mirrors(n);
+    for (int i = 0; i < n; i++) {
+      const int filter = spec_.GetArgument<int>("filter", &ws, i);
+      if (filter != 0 && filter != 1)
+        FailType("resize: filter", "sample " + std::to_string(i) + ": expected 0 (bilinear) or 1 (bicubic), got " +
+                                       std::to_string(filter));
+      filters[i] = static_cast<kernels::Filter>(filter);
+      mirrors[i] = spec_.GetArgument<int>("mirror", &ws, i) != 0;
+    }
+    for (int i = 0; i < n; i++) {
       const auto s = images.tensor_shape(i);
       const kernels::ResampleShape shape{static_cast<int>(s[0]), static_cast<int>(s[1]), size_[0], size_[1],
                                          static_cast<int>(s[2])};
-      const int filter = spec_.GetArgument<int>("filter", &ws, i);
-      DALI_ENFORCE(filter == 0 || filter == 1, "filter: expected 0 (bilinear) or 1 (bicubic)");
-      const bool mirror = spec_.GetArgument<int>("mirror", &ws, i) != 0;
       // Larger images first: the pool runs the highest priority first, which balances its threads.
       pool.AddWork(
-          [&, i, shape, filter, mirror](int thread) {
-            kernels::ResampleHWC(images.tensor<uint8_t>(i), out.mutable_tensor<uint8_t>(i), shape,
-                                 static_cast<kernels::Filter>(filter), mirror, scratch_[thread]);
+          [&, i, shape](int thread) {
+            kernels::ResampleHWC(images.tensor<uint8_t>(i), out.mutable_tensor<uint8_t>(i), shape, filters[i],
+                                 mirrors[i], scratch_[thread]);
           },
           static_cast<int64_t>(shape.in_h) * shape.in_w);
     }
