@@ -105,10 +105,13 @@ def build_report(
     to results.json."""
     rows, ceiling = figures(contenders, rounds, outputs, workers=settings.workers)
     medians = {row["key"]: row["median"] for row in rows}
+    if ceiling is not None:
+        medians[ceiling["key"]] = ceiling["median"]
     targets = [
         {"numerator": num, "denominator": den, "minimum": minimum,
          "ratio": medians[num] / medians[den], "met": medians[num] / medians[den] >= minimum}
         for num, den, minimum in (GPU_TARGETS if machine["gpu"] is not None else TARGETS)
+        if num in medians and den in medians
     ]
     return {
         "date": started.isoformat(timespec="seconds"),
@@ -165,16 +168,18 @@ def render_markdown(report: dict) -> str:
     if ceiling is not None:
         lines.append(f"| ceiling | {ceiling['label']} | {figure_cells(ceiling)} | - | - |")
     lines.append("")
-    numbers = {r["key"]: r["number"] for r in report["contenders"]}
+    numbers = {r["key"]: f"#{r['number']}" for r in report["contenders"]}
+    if ceiling is not None:
+        numbers[ceiling["key"]] = "decode-only"
     if ceiling is not None:
         lines.append(f"- Decode-only ceiling (a reference, not a contender): {ceiling['median']:.1f} images/s, "
-                     f"{ceiling['images_per_s_per_core']:.1f} per core; ours (#{numbers[report['ours']]}) / decode-only = "
-                     f"{ceiling['ours_fraction']:.2f}, #{numbers[report['reference']]} / decode-only = "
+                     f"{ceiling['images_per_s_per_core']:.1f} per core; ours ({numbers[report['ours']]}) / decode-only = "
+                     f"{ceiling['ours_fraction']:.2f}, {numbers[report['reference']]} / decode-only = "
                      f"{ceiling['reference_fraction']:.2f}")
     for s in report["skipped"]:
         lines.append(f"- #{s['number']} ({s['label']}) did not run: {s['reason']}")
     for t in report["targets"]:
-        lines.append(f"- #{numbers[t['numerator']]} / #{numbers[t['denominator']]} = {t['ratio']:.3f} "
+        lines.append(f"- {numbers[t['numerator']]} / {numbers[t['denominator']]} = {t['ratio']:.3f} "
                      f"(target >= {t['minimum']}): {'met' if t['met'] else 'missed'}")
     records = [x for r in [*report["contenders"], *([ceiling] if ceiling else [])] for x in r["rounds"]]
     redone, waited = sum(x["attempts"] - 1 for x in records), sum(x["waited_s"] for x in records)
