@@ -53,7 +53,8 @@ _MESSAGES = {
 
 class MixInputError(ValueError):
     """A batch that the stage's operators cannot take: wrong layout, type, ragged shapes or bad
-    labels for mixing; a wrong layout, type or an empty image for ``resample.resize``."""
+    labels for mixing; a wrong layout, type or an empty image, or a bad per-sample size, for
+    ``resample.resize``."""
 
 
 # The most classes a failed check can encode in int32 with the largest check code.
@@ -78,7 +79,7 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
 # What the stage's operators (csrc/) throw.
 _FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
-_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:resize: )?(?:images|labels|filter): [^\]]*)\]")
+_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:resize: )?(?:images|labels|filter|size): [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 
 

@@ -28,24 +28,32 @@ def check_interpolation(value: object, name: str = "interpolation") -> Interpola
     return value  # type: ignore[return-value]
 
 
-def _check_size(size: object) -> tuple[int, int]:
+def _check_size(size: object) -> tuple[int, int] | DataNode:
+    if isinstance(size, DataNode):
+        if size.device != "cpu":
+            raise ValueError("resize: size: expected (height, width) or a CPU DataNode, got a "
+                             f"{size.device} DataNode")
+        return size
     ok = (isinstance(size, (tuple, list)) and len(size) == 2
           and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size))
     if not ok:
-        raise ValueError(f"resize: size: expected (height, width), integers >= 1, got {size!r}")
+        raise ValueError(f"resize: size: expected (height, width), integers >= 1, or a CPU DataNode, "
+                         f"got {size!r}")
     return int(size[0]), int(size[1])
 
 
-def resize(images: DataNode, *, size: tuple[int, int], interpolation: Interpolation = "bilinear",
-           mirror: DataNode | None = None) -> DataNode:
+def resize(images: DataNode, *, size: tuple[int, int] | DataNode,
+           interpolation: Interpolation = "bilinear", mirror: DataNode | None = None) -> DataNode:
     """Resample every image to ``size`` (height, width), flipping horizontally where ``mirror``
     (CPU int scalar per sample, nonzero: flip; None: never) says.
 
-    ``images``: uint8 HWC, any size per sample, CPU or GPU. ``interpolation``: "bilinear",
-    "bicubic", or "random" (either, with equal chance, per sample: timm's "random").
-    Returns uint8 HWC (height, width, C) on the images' device.
+    ``images``: uint8 HWC, any size per sample, CPU or GPU. ``size``: one (height, width) for
+    the batch, or a CPU DataNode with each sample's own: integers (2,) per sample, (height,
+    width), both >= 1 (checked as the batch runs: ``MixInputError`` naming the sample).
+    ``interpolation``: "bilinear", "bicubic", or "random" (either, with equal chance, per sample:
+    timm's "random"). Returns uint8 HWC (height, width, C) on the images' device.
     """
-    height, width = _check_size(size)
+    size = _check_size(size)
     check_interpolation(interpolation)
     if mirror is not None and (not isinstance(mirror, DataNode) or mirror.device != "cpu"):
         raise ValueError("resize: mirror: expected None or a CPU DataNode (an integer per sample)")
@@ -53,9 +61,12 @@ def resize(images: DataNode, *, size: tuple[int, int], interpolation: Interpolat
                else int(interpolation == "bicubic"))
     flip = 0 if mirror is None else fn.cast(mirror, dtype=types.INT32)
     if images.device == "cpu" and native.available("cpu"):
-        return fn.dali_mixup_resize(images, size=(height, width), filter=bicubic, mirror=flip)
+        sizes = fn.cast(size, dtype=types.INT32) if isinstance(size, DataNode) else size
+        return fn.dali_mixup_resize(images, size=sizes, filter=bicubic, mirror=flip)
     if interpolation == "random":  # DALI's codes: INTERP_LINEAR 1, INTERP_CUBIC 2
         interp = fn.cast(bicubic + 1, dtype=types.INTERP_TYPE)
     else:
         interp = types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
-    return fn.resize_crop_mirror(images, size=(height, width), interp_type=interp, mirror=flip)
+    sizes = fn.cast(size, dtype=types.FLOAT) if isinstance(size, DataNode) else size
+    return fn.resize_crop_mirror(images, size=sizes, interp_type=interp, mirror=flip)
+

@@ -186,7 +186,7 @@ def test_chw_images_are_refused():
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(size=(0, 4)), r"resize: size: expected \(height, width\), integers >= 1, got \(0, 4\)"),
+    (dict(size=(0, 4)), r"resize: size: expected \(height, width\), integers >= 1, or a CPU DataNode, got \(0, 4\)"),
     (dict(size=224), r"resize: size: expected \(height, width\)"),
     (dict(size=(4, 4.0)), r"resize: size"),
     (dict(size=(4, 4), interpolation="nearest"), r"interpolation: expected one of 'bilinear', 'bicubic', 'random', got 'nearest'"),

@@ -2,10 +2,13 @@
 // BILINEAR / BICUBIC (kernels/resample_cpu.h), one image per task of DALI's thread pool.
 //
 // Input: uint8 HWC images of any sizes (the decoder's crop windows). Argument inputs, per sample:
-// filter (int32: 0 bilinear, 1 bicubic), mirror (int32: nonzero flips horizontally). The random
-// choices are DALI's draws, given as inputs: the operator has no state.
-// Output: uint8 (size[0], size[1], C), layout HWC.
+// filter (int32: 0 bilinear, 1 bicubic), mirror (int32: nonzero flips horizontally), and
+// optionally size itself (int32 (height, width) per sample: the validation's shorter-side
+// resize, whose output size follows each image's aspect ratio). The random choices are DALI's
+// draws, given as inputs: the operator has no state.
+// Output: uint8 (size[0], size[1], C) of each sample, layout HWC.
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -23,9 +26,12 @@ using dali::DALIDataType;
 class Resize : public dali::StatelessOperator<CPUBackend> {
  public:
   explicit Resize(const dali::OpSpec &spec)
-      : dali::StatelessOperator<CPUBackend>(spec), size_(spec.GetRepeatedArgument<int>("size")) {
-    DALI_ENFORCE(size_.size() == 2 && size_[0] >= 1 && size_[1] >= 1,
-                 "size: expected (height, width), both >= 1");
+      : dali::StatelessOperator<CPUBackend>(spec), per_sample_(spec.HasTensorArgument("size")) {
+    if (!per_sample_) {
+      const auto size = spec.GetRepeatedArgument<int>("size");
+      DALI_ENFORCE(size.size() == 2 && size[0] >= 1 && size[1] >= 1, "size: expected (height, width), both >= 1");
+      fixed_size_ = {size[0], size[1]};
+    }
   }
 
  protected:
@@ -38,13 +44,14 @@ class Resize : public dali::StatelessOperator<CPUBackend> {
     if (images.sample_dim() != 3 || !(layout.empty() || layout == "HWC"))
       FailType("resize: images", "expected layout HWC (3 dimensions), got '" + layout.str() + "' with " +
                                      std::to_string(images.sample_dim()) + " dimensions");
+    ReadSizes(ws, n);
     const auto &shapes = images.shape();
     dali::TensorListShape<3> out(n);
     for (int i = 0; i < n; i++) {
       const auto s = shapes[i];
       if (s[0] < 1 || s[1] < 1 || s[2] < 1)
         FailType("resize: images", "sample " + std::to_string(i) + " is empty (a side or the channels have size 0)");
-      out.set_tensor_shape(i, dali::TensorShape<3>{size_[0], size_[1], s[2]});
+      out.set_tensor_shape(i, dali::TensorShape<3>{sizes_[i][0], sizes_[i][1], s[2]});
     }
     outputs.resize(1);
     outputs[0] = {out, DALIDataType::DALI_UINT8};
@@ -72,8 +79,8 @@ class Resize : public dali::StatelessOperator<CPUBackend> {
     }
     for (int i = 0; i < n; i++) {
       const auto s = images.tensor_shape(i);
-      const kernels::ResampleShape shape{static_cast<int>(s[0]), static_cast<int>(s[1]), size_[0], size_[1],
-                                         static_cast<int>(s[2])};
+      const kernels::ResampleShape shape{static_cast<int>(s[0]), static_cast<int>(s[1]), sizes_[i][0],
+                                         sizes_[i][1], static_cast<int>(s[2])};
       // Larger images first: the pool runs the highest priority first, which balances its threads.
       pool.AddWork(
           [&, i, shape](int thread) {
@@ -86,7 +93,36 @@ class Resize : public dali::StatelessOperator<CPUBackend> {
   }
 
  private:
-  const std::vector<int> size_;
+  // Each sample's output (height, width), read and checked in Setup: the fixed size, or the
+  // per-sample argument input.
+  void ReadSizes(const dali::Workspace &ws, int n) {
+    sizes_.assign(n, fixed_size_);
+    if (!per_sample_) return;
+    const auto &arg = ws.ArgumentInput("size");
+    if (arg.num_samples() != n)
+      FailType("resize: size", "expected one (height, width) per sample, got " + std::to_string(arg.num_samples()) +
+                                   " for " + std::to_string(n) + " samples");
+    if (n > 0 && arg.type() != DALIDataType::DALI_INT32)
+      FailType("resize: size", std::string("expected int32, got ") + dali::GetBuiltinTypeName(arg.type()));
+    for (int i = 0; i < n; i++) {
+      const auto shape = arg.tensor_shape(i);
+      if (shape.size() != 1 || shape[0] != 2) {
+        std::string dims;
+        for (int d = 0; d < shape.size(); d++) dims += (d ? ", " : "") + std::to_string(shape[d]);
+        FailType("resize: size", "sample " + std::to_string(i) + ": expected 2 values (height, width), got shape (" +
+                                     dims + ")");
+      }
+      const int *hw = arg.tensor<int>(i);
+      if (hw[0] < 1 || hw[1] < 1)
+        FailType("resize: size", "sample " + std::to_string(i) + ": expected (height, width), both >= 1, got (" +
+                                     std::to_string(hw[0]) + ", " + std::to_string(hw[1]) + ")");
+      sizes_[i] = {hw[0], hw[1]};
+    }
+  }
+
+  const bool per_sample_;
+  std::array<int, 2> fixed_size_{};
+  std::vector<std::array<int, 2>> sizes_;
   // One per pool thread: buffers reused from image to image, never carried between outputs.
   std::vector<kernels::ResampleScratch> scratch_;
 };
@@ -102,7 +138,8 @@ DALI_SCHEMA(DaliMixupResize)
     .NumInput(1)
     .NumOutput(1)
     .MakeStateless()
-    .AddArg("size", "Output (height, width).", DALIDataType::DALI_INT_VEC)
+    .AddArg("size", "Output (height, width): one for the batch, or int32 (2,) per sample as an argument input.",
+            DALIDataType::DALI_INT_VEC, true)
     .AddOptionalArg("filter", "0 bilinear, 1 bicubic, per sample.", 0, true)
     .AddOptionalArg("mirror", "Nonzero: flip horizontally, per sample.", 0, true);
 
