@@ -1,4 +1,5 @@
-"""The random-resized-crop's resample and flip, inside a DALI graph.
+"""The random-resized-crop's resample and flip, and the validation's shorter-side resize, inside
+a DALI graph.
 
 On the CPU it is the stage's own operator (``fn.dali_mixup_resize``, ``csrc/kernels/resample_cpu.h``):
 Pillow's ``Image.resize`` with ``BILINEAR`` or ``BICUBIC``, bit for bit on RGB and grayscale
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from nvidia.dali import fn, types
+from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 
 from . import native
@@ -70,3 +72,38 @@ def resize(images: DataNode, *, size: tuple[int, int] | DataNode,
     sizes = fn.cast(size, dtype=types.FLOAT) if isinstance(size, DataNode) else size
     return fn.resize_crop_mirror(images, size=sizes, interp_type=interp, mirror=flip)
 
+
+def shorter_side_sizes(shapes: DataNode, shorter: int) -> DataNode:
+    """Each image's (height, width) once its shorter side is resized to ``shorter``, as
+    torchvision's ``Resize(shorter)`` computes it: the shorter side ``shorter``, the longer
+    ``int(shorter * long / short)`` (Python's float64 division, then truncation). ``shapes``:
+    CPU integers (height, width, ...) per sample, as ``images.shape()`` of HWC images gives. Returns
+    a CPU int32 (2,) per sample."""
+    shapes = fn.cast(shapes, dtype=types.INT64)
+    short = fn.cast(dmath.min(shapes[0], shapes[1]), dtype=types.FLOAT64)
+    # shorter * extent is exact in int64 and float64; the float64 quotient is Python's true
+    # division, floored (non-negative: int()'s truncation), and the cast, which rounds, then gets
+    # a whole number. The shorter side comes out as shorter * short / short: shorter. (No inner
+    # function: DALI's conditionals rewrite the graph's functions, and trip over one.)
+    sides = [fn.cast(dmath.floor(fn.cast(shapes[axis] * shorter, dtype=types.FLOAT64) / short), dtype=types.INT32)
+             for axis in (0, 1)]
+    return fn.stack(*sides)
+
+
+def resize_shorter(images: DataNode, *, shorter: int, interpolation: Literal["bilinear", "bicubic"]) -> DataNode:
+    """Resize every image's shorter side to ``shorter``, keeping its aspect ratio as
+    torchvision's ``Resize(shorter)`` does (``shorter_side_sizes``): timm's eval resize.
+
+    On CPU images, with the stage's operator: Pillow's antialiased ``Image.resize`` to those
+    sizes, bit for bit. Elsewhere DALI's ``fn.resize(resize_shorter=...)``, antialiased, whose
+    sizes and roundings may differ from torchvision's by a pixel or a level.
+    """
+    if isinstance(shorter, bool) or not isinstance(shorter, int) or shorter < 1:
+        raise ValueError(f"resize_shorter: shorter: expected an integer >= 1, got {shorter!r}")
+    if interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"interpolation: expected 'bilinear' or 'bicubic', got {interpolation!r}")
+    if images.device == "cpu" and native.available("cpu"):
+        sizes = shorter_side_sizes(images.shape(), shorter)
+        return resize(images, size=sizes, interpolation=interpolation)
+    interp = types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
+    return fn.resize(images, resize_shorter=shorter, interp_type=interp, antialias=True)

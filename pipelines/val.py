@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from nvidia.dali import fn
 from nvidia.dali.data_node import DataNode
+
+from dali_mixup.resample import resize_shorter
 
 from .badfiles import screen
 from .device import Device, Runtime, check_shards, resolve_runtime
@@ -17,14 +20,19 @@ from .output import (IMAGENET_MEAN, IMAGENET_STD, DType, Output, check_hw_decode
 from .sources import PathLike, Source, open_source
 from .spec import Layout, PipelineSpec
 
+ValInterpolation = Literal["bilinear", "bicubic"]
+VAL_INTERPOLATIONS: tuple[str, ...] = get_args(ValInterpolation)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ValGraph:
     """The validation graph's options: the shorter side is resized to
-    ``floor(image_size / crop_pct)`` (timm's rule), then the centre ``image_size`` square kept."""
+    ``floor(image_size / crop_pct)`` (timm's rule) with ``interpolation``, then the centre
+    ``image_size`` square kept."""
 
     image_size: int
     crop_pct: float = 0.875
+    interpolation: ValInterpolation = "bilinear"
     output: Output = field(default_factory=Output)
     hw_decoder_load: float = 0.65
 
@@ -33,6 +41,9 @@ class ValGraph:
         if (isinstance(self.crop_pct, bool) or not isinstance(self.crop_pct, (int, float))
                 or not 0 < self.crop_pct <= 1):
             raise ValueError(f"crop_pct: expected a number in (0, 1], got {self.crop_pct!r}")
+        if self.interpolation not in VAL_INTERPOLATIONS:
+            raise ValueError(f"interpolation: expected one of {', '.join(map(repr, VAL_INTERPOLATIONS))}, "
+                             f"got {self.interpolation!r}")
         check_hw_decoder_load(self.hw_decoder_load)
 
     @property
@@ -46,7 +57,7 @@ class ValGraph:
         encoded, labels = source.read(name=reader_name, shard_id=runtime.shard_id,
                                       num_shards=runtime.num_shards, shuffle_seed=None)
         images = fn.decoders.image(encoded, **decoder_options(runtime.device, self.hw_decoder_load))
-        images = fn.resize(images, resize_shorter=self.resize_size)
+        images = resize_shorter(images, shorter=self.resize_size, interpolation=self.interpolation)
         size = self.image_size
         images = self.output.normalize(images, crop=(size, size), crop_pos_x=0.5, crop_pos_y=0.5)
         return images, class_ids(labels, runtime.device)
@@ -54,6 +65,7 @@ class ValGraph:
 
 def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: int,
                  image_size: int = 224, crop_pct: float = 0.875,
+                 interpolation: ValInterpolation = "bilinear",
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  layout: Layout = "NCHW", dtype: DType = "float32",
                  num_threads: int | None = None, device: Device | None = None,
@@ -62,13 +74,20 @@ def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: 
     """The validation pipeline, for ``DALILoader`` (or build it with ``.pipeline()``).
 
     ``source``: as ``train_pipeline``'s. Graph: decode, resize the shorter side to
-    ``floor(image_size / crop_pct)``, centre crop ``image_size``, normalize.
+    ``floor(image_size / crop_pct)``, centre crop ``image_size``, normalize: timm's eval
+    transform. ``interpolation``: "bilinear" or "bicubic" (timm's eval default for most
+    models). On the CPU the resize is torchvision's ``Resize(int)`` on PIL images, bit for bit:
+    the longer side ``int(S * long / short)``, Pillow's antialiased filter. The centre crop's
+    offset is DALI's, ``round((side - image_size) / 2)`` with halves away from zero, where
+    torchvision's ``CenterCrop`` rounds halves to even: one pixel apart where that difference
+    is 1 more than a multiple of 4. Elsewhere DALI's antialiased resize (GPU images, or
+    ``DALI_MIXUP_FUSED=0``).
     Outputs per batch: images as ``train_pipeline``'s; targets int64 (N,) class ids. Each
     epoch reads every sample of the shard once, in the source's order.
     Run-time settings and ``skip_bad_files`` as ``train_pipeline``'s (nothing here is
     random: no seed).
     """
-    graph = ValGraph(image_size=image_size, crop_pct=crop_pct,
+    graph = ValGraph(image_size=image_size, crop_pct=crop_pct, interpolation=interpolation,
                      output=Output(mean=mean, std=std, layout=layout, dtype=dtype),
                      hw_decoder_load=hw_decoder_load)
     runtime = resolve_runtime(batch_size=batch_size, num_threads=num_threads, device=device,
