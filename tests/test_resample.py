@@ -6,30 +6,15 @@ sizes and channel counts; the flip; per-sample random interpolation; every bad i
 from __future__ import annotations
 
 import numpy as np
-import PIL
 import pytest
 from nvidia.dali import fn, pipeline_def, types
-from PIL import Image
 from scipy import stats
 
-from _bench import load_benchmark
+from _pillow import FILTERS, PILLOW_ORDER, assert_like_pillow, photo, pillow
 from dali_mixup import MixInputError, native, translate_errors
 from dali_mixup.resample import resize
 
 pytestmark = pytest.mark.skipif(not native.available("cpu"), reason="the CPU operators are not built")
-
-FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
-# Pillow 13 resamples the height first where it shrinks by more than twice as many pixels as the
-# width, as the operator does; older Pillows always go width first, and the two orders round
-# apart by a level here and there.
-PILLOW_ORDER = int(PIL.__version__.split(".")[0]) >= 13
-
-
-def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """uint8 (height, width, 3), photo-like (pink-noise shading, shapes, blur, grain)."""
-    image = load_benchmark("synthetic").make_image(np.random.default_rng(seed), class_id=seed % 7)
-    return np.ascontiguousarray(np.asarray(image.resize((width, height), Image.Resampling.BICUBIC)))
-
 
 def run(images: list[np.ndarray], size: tuple[int, int], *, interpolation: str = "bilinear",
         mirror: list[int] | None = None, batch_size: int | None = None, layout: str = "HWC") -> list[np.ndarray]:
@@ -47,23 +32,6 @@ def run(images: list[np.ndarray], size: tuple[int, int], *, interpolation: str =
     with translate_errors():
         (out,) = pipe.run()
     return [np.asarray(out[i]) for i in range(len(out))]
-
-
-def pillow(image: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
-    """Pillow's resize of an HWC image, channel by channel for counts Pillow has no mode for."""
-    if image.shape[2] == 3:
-        return np.asarray(Image.fromarray(image).resize(size[::-1], FILTERS[interpolation]))
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c]))
-                                .resize(size[::-1], FILTERS[interpolation]))
-                     for c in range(image.shape[2])], axis=-1)
-
-
-def assert_like_pillow(out: np.ndarray, ref: np.ndarray, what: str) -> None:
-    diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
-    assert out.shape == ref.shape and out.dtype == np.uint8, what
-    if PILLOW_ORDER:
-        assert diff.max() == 0, f"{what}: {np.count_nonzero(diff)} pixels differ from Pillow"
-    assert diff.max() <= 1 and diff.mean() <= 0.1, f"{what}: max {diff.max()}, mean {diff.mean():.3f}"
 
 
 # (input height, width) -> (output height, width): downscales by up to 9x, upscales by up to
