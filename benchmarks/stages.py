@@ -4,6 +4,8 @@ Each line is a pipeline one stage longer than the line above, on the same files,
 threads, timed in the same rotated rounds; a stage's cost is its line's CPU time per image
 minus the line above (CPU time of this process: DALI's threads and the loader's Python
 thread). CPU time barely moves when other work shares the machine, where images/s does.
+The loader's line starts each round with the batches DALI prefetched for it (up to 2) while
+other lines ran: time many batches per round (``--batches``, default 24) to keep that small.
 
     python benchmarks/stages.py                  # the throughput benchmark's built-in data set
     python benchmarks/stages.py --data DIR       # any image folder
@@ -32,6 +34,19 @@ from pipelines import train_pipeline
 IMAGE_SIZE = 224
 
 
+def _runs(pipe, batch_size: int) -> Iterator[int]:
+    """Endless ``pipe.run()``s of a built-or-not pipeline, epoch after epoch; yields the images
+    of each batch."""
+    pipe.build()
+    while True:
+        try:
+            pipe.run()
+        except StopIteration:
+            pipe.reset()
+            continue
+        yield batch_size
+
+
 def _graph_stream(root: Path, *, batch_size: int, threads: int, stage: str) -> Iterator[int]:
     """Batches of a hand-built graph that stops after ``stage``: "read", "decode" (the crop
     window), "resample" (ours), "dali-resize" (DALI's resize_crop_mirror instead)."""
@@ -50,15 +65,7 @@ def _graph_stream(root: Path, *, batch_size: int, threads: int, stage: str) -> I
             images = fn.resize_crop_mirror(images, size=(IMAGE_SIZE, IMAGE_SIZE), mirror=flip)
         return images, labels
 
-    pipe = graph()
-    pipe.build()
-    while True:
-        try:
-            pipe.run()
-        except StopIteration:
-            pipe.reset()
-            continue
-        yield batch_size
+    yield from _runs(graph(), batch_size)
 
 
 def _pipeline_stream(root: Path, *, batch_size: int, threads: int, loader: bool,
@@ -72,15 +79,7 @@ def _pipeline_stream(root: Path, *, batch_size: int, threads: int, loader: bool,
         while True:
             for images, _ in batches:
                 yield images.shape[0]
-    pipe = spec.pipeline()
-    pipe.build()
-    while True:
-        try:
-            pipe.run()
-        except StopIteration:
-            pipe.reset()
-            continue
-        yield batch_size
+    yield from _runs(spec.pipeline(), batch_size)
 
 
 def _time(stream: Iterator[int], batches: int) -> tuple[float, float]:
@@ -98,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="an image folder (default: the built-in data set)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batches", type=int, default=8, help="timed batches per line and round")
+    parser.add_argument("--batches", type=int, default=24, help="timed batches per line and round")
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args(argv)
     root = args.data or ensure_dataset(FULL_DATA, cache_dir=default_cache_dir())
