@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from nvidia.dali import fn
+from nvidia.dali import fn, types
+from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 
 from dali_mixup.resample import resize_shorter
@@ -59,8 +60,23 @@ class ValGraph:
         images = fn.decoders.image(encoded, **decoder_options(runtime.device, self.hw_decoder_load))
         images = resize_shorter(images, shorter=self.resize_size, interpolation=self.interpolation)
         size = self.image_size
-        images = self.output.normalize(images, crop=(size, size), crop_pos_x=0.5, crop_pos_y=0.5)
+        shapes = images.shape()
+        images = self.output.normalize(images, crop=(size, size), crop_pos_x=_centre(shapes, 1, size),
+                                       crop_pos_y=_centre(shapes, 0, size))
         return images, class_ids(labels, runtime.device)
+
+
+def _centre(shapes: DataNode, axis: int, crop: int) -> DataNode:
+    """The crop position along ``axis`` (of HWC ``shapes``, CPU) that puts DALI's crop where
+    torchvision's ``CenterCrop`` puts it: ``int(round((side - crop) / 2))``, a half rounded to
+    even (DALI's ``crop_pos=0.5`` rounds it up). float32 scalar per sample."""
+    extra = dmath.max(fn.cast(shapes[axis], dtype=types.INT32) - crop, 0)
+    half = extra // 2
+    # (side - crop) / 2 is k + 0.5 for odd extra; round() gives the even one of k, k + 1: k + 1
+    # where k is odd, that is where extra is 4j + 3.
+    up = fn.cast(extra - (extra // 4) * 4 == 3, dtype=types.INT32)
+    # As a fraction of extra: DALI's anchor, that fraction times extra, rounded, is the offset.
+    return fn.cast(half + up, dtype=types.FLOAT) / fn.cast(dmath.max(extra, 1), dtype=types.FLOAT)
 
 
 def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: int,
@@ -77,11 +93,9 @@ def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: 
     ``floor(image_size / crop_pct)``, centre crop ``image_size``, normalize: timm's eval
     transform. ``interpolation``: "bilinear" or "bicubic" (timm's eval default for most
     models). On the CPU the resize is torchvision's ``Resize(int)`` on PIL images, bit for bit:
-    the longer side ``int(S * long / short)``, Pillow's antialiased filter. The centre crop's
-    offset is DALI's, ``round((side - image_size) / 2)`` with halves away from zero, where
-    torchvision's ``CenterCrop`` rounds halves to even: one pixel apart where that difference
-    is 1 more than a multiple of 4. Elsewhere DALI's antialiased resize (GPU images, or
-    ``DALI_MIXUP_FUSED=0``).
+    the longer side ``int(S * long / short)``, Pillow's antialiased filter; the centre crop is
+    ``CenterCrop``'s, ``int(round((side - image_size) / 2))`` (halves to even). Elsewhere DALI's
+    antialiased resize (GPU images, or ``DALI_MIXUP_FUSED=0``).
     Outputs per batch: images as ``train_pipeline``'s; targets int64 (N,) class ids. Each
     epoch reads every sample of the shard once, in the source's order.
     Run-time settings and ``skip_bad_files`` as ``train_pipeline``'s (nothing here is
