@@ -21,13 +21,20 @@ from . import native
 
 Interpolation = Literal["bilinear", "bicubic", "random"]
 INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
+FixedInterpolation = Literal["bilinear", "bicubic"]  # one filter for every image
+FIXED_INTERPOLATIONS: tuple[str, ...] = get_args(FixedInterpolation)
 
 
-def check_interpolation(value: object, name: str = "interpolation") -> Interpolation:
-    """``value`` if it is one of timm's interpolation names we resample with, else ValueError."""
-    if value not in INTERPOLATIONS:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, INTERPOLATIONS))}, got {value!r}")
+def check_interpolation(value: object, allowed: tuple[str, ...] = INTERPOLATIONS) -> Interpolation:
+    """``value`` if it is one of ``allowed`` (timm's interpolation names we resample with), else
+    ValueError naming ``interpolation``."""
+    if value not in allowed:
+        raise ValueError(f"interpolation: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _dali_interp(interpolation: FixedInterpolation) -> types.DALIInterpType:
+    return types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
 
 
 def _check_size(size: object) -> tuple[int, int] | DataNode:
@@ -68,7 +75,7 @@ def resize(images: DataNode, *, size: tuple[int, int] | DataNode,
     if interpolation == "random":  # DALI's codes: INTERP_LINEAR 1, INTERP_CUBIC 2
         interp = fn.cast(bicubic + 1, dtype=types.INTERP_TYPE)
     else:
-        interp = types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
+        interp = _dali_interp(interpolation)
     sizes = fn.cast(size, dtype=types.FLOAT) if isinstance(size, DataNode) else size
     return fn.resize_crop_mirror(images, size=sizes, interp_type=interp, mirror=flip)
 
@@ -90,7 +97,7 @@ def shorter_side_sizes(shapes: DataNode, shorter: int) -> DataNode:
     return fn.stack(*sides)
 
 
-def resize_shorter(images: DataNode, *, shorter: int, interpolation: Literal["bilinear", "bicubic"]) -> DataNode:
+def resize_shorter(images: DataNode, *, shorter: int, interpolation: FixedInterpolation) -> DataNode:
     """Resize every image's shorter side to ``shorter``, keeping its aspect ratio as
     torchvision's ``Resize(shorter)`` does (``shorter_side_sizes``): timm's eval resize.
 
@@ -100,10 +107,8 @@ def resize_shorter(images: DataNode, *, shorter: int, interpolation: Literal["bi
     """
     if isinstance(shorter, bool) or not isinstance(shorter, int) or shorter < 1:
         raise ValueError(f"resize_shorter: shorter: expected an integer >= 1, got {shorter!r}")
-    if interpolation not in ("bilinear", "bicubic"):
-        raise ValueError(f"interpolation: expected 'bilinear' or 'bicubic', got {interpolation!r}")
+    check_interpolation(interpolation, FIXED_INTERPOLATIONS)
     if images.device == "cpu" and native.available("cpu"):
         sizes = shorter_side_sizes(images.shape(), shorter)
         return resize(images, size=sizes, interpolation=interpolation)
-    interp = types.INTERP_CUBIC if interpolation == "bicubic" else types.INTERP_LINEAR
-    return fn.resize(images, resize_shorter=shorter, interp_type=interp, antialias=True)
+    return fn.resize(images, resize_shorter=shorter, interp_type=_dali_interp(interpolation), antialias=True)

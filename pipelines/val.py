@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 from nvidia.dali.data_node import DataNode
 
-from dali_mixup.resample import resize_shorter
+from dali_mixup.resample import FIXED_INTERPOLATIONS, FixedInterpolation, check_interpolation, resize_shorter
 
 from .badfiles import screen
 from .device import Device, Runtime, check_shards, resolve_runtime
@@ -20,9 +19,6 @@ from .output import (IMAGENET_MEAN, IMAGENET_STD, DType, Output, check_hw_decode
                      check_image_size, class_ids, decoder_options)
 from .sources import PathLike, Source, open_source
 from .spec import Layout, PipelineSpec
-
-ValInterpolation = Literal["bilinear", "bicubic"]
-VAL_INTERPOLATIONS: tuple[str, ...] = get_args(ValInterpolation)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +29,7 @@ class ValGraph:
 
     image_size: int
     crop_pct: float = 0.875
-    interpolation: ValInterpolation = "bilinear"
+    interpolation: FixedInterpolation = "bilinear"
     output: Output = field(default_factory=Output)
     hw_decoder_load: float = 0.65
 
@@ -42,9 +38,7 @@ class ValGraph:
         if (isinstance(self.crop_pct, bool) or not isinstance(self.crop_pct, (int, float))
                 or not 0 < self.crop_pct <= 1):
             raise ValueError(f"crop_pct: expected a number in (0, 1], got {self.crop_pct!r}")
-        if self.interpolation not in VAL_INTERPOLATIONS:
-            raise ValueError(f"interpolation: expected one of {', '.join(map(repr, VAL_INTERPOLATIONS))}, "
-                             f"got {self.interpolation!r}")
+        check_interpolation(self.interpolation, FIXED_INTERPOLATIONS)
         check_hw_decoder_load(self.hw_decoder_load)
 
     @property
@@ -81,7 +75,7 @@ def _centre(shapes: DataNode, axis: int, crop: int) -> DataNode:
 
 def val_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size: int,
                  image_size: int = 224, crop_pct: float = 0.875,
-                 interpolation: ValInterpolation = "bilinear",
+                 interpolation: FixedInterpolation = "bilinear",
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  layout: Layout = "NCHW", dtype: DType = "float32",
                  num_threads: int | None = None, device: Device | None = None,
