@@ -53,8 +53,8 @@ _MESSAGES = {
 
 class MixInputError(ValueError):
     """A batch that the stage's operators cannot take: wrong layout, type, ragged shapes or bad
-    labels for mixing; a wrong layout, type or an empty image, or a bad per-sample size, for
-    ``resample.resize``."""
+    labels for mixing; a wrong layout, type or an empty image, or a bad per-sample argument, for
+    ``resample.resize``, ``augment`` and ``erasing``."""
 
 
 # The most classes a failed check can encode in int32 with the largest check code.
@@ -79,7 +79,9 @@ def guard(code: DataNode, *, num_classes: int = 0) -> DataNode:
 _REQUESTED = re.compile(r"Requested volume:\s*(\d+)")
 # What the stage's operators (csrc/) throw.
 _FUSED = re.compile(r"\[dali_mixup check=(\d+) sample=(\d+) num_classes=(\d+)\]")
-_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:resize: )?(?:images|labels|filter|size): [^\]]*)\]")
+# "[dali_mixup OP: ARGUMENT: text]" from an operator other than the mixing stage's (resize,
+# augment, erase), "[dali_mixup ARGUMENT: text]" from the stage's.
+_FUSED_TYPE = re.compile(r"\[dali_mixup ((?:(resize|augment|erase): )?[a-z_]+: [^\]]*)\]")
 _SAMPLE = re.compile(r"Sample index:\s*(\d+)")
 
 
@@ -101,8 +103,8 @@ def explain(error: BaseException) -> MixInputError | None:
         return _failed(*(int(g) for g in fused.groups()))
     fused_type = _FUSED_TYPE.search(text)
     if fused_type is not None:
-        what = fused_type.group(1)
-        return MixInputError(what if what.startswith("resize: ") else f"mix: {what}")
+        what, op = fused_type.group(1), fused_type.group(2)
+        return MixInputError(what if op else f"mix: {what}")
     requested, sample = _REQUESTED.search(text), _SAMPLE.search(text)
     if "fn.reshape" not in text or requested is None or sample is None:
         return None
