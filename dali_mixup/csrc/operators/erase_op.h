@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -62,15 +63,20 @@ inline double DecimalArgument(const dali::OpSpec &spec, const std::string &name)
   return value;
 }
 
+inline std::string Number(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
 inline kernels::EraseRanges ReadRanges(const dali::OpSpec &spec) {
   const double min_area = DecimalArgument(spec, "min_area"), max_area = DecimalArgument(spec, "max_area");
   const double min_aspect = DecimalArgument(spec, "min_aspect"), max_aspect = DecimalArgument(spec, "max_aspect");
   if (!(0 <= min_area && min_area <= max_area))
-    FailType("erase: min_area", "expected 0 <= min_area <= max_area, got " + std::to_string(min_area) + " and " +
-                                    std::to_string(max_area));
+    FailType("erase: min_area", "expected 0 <= min_area <= max_area, got " + Number(min_area) + " and " + Number(max_area));
   if (!(0 < min_aspect && min_aspect <= max_aspect))
-    FailType("erase: min_aspect", "expected 0 < min_aspect <= max_aspect, got " + std::to_string(min_aspect) +
-                                      " and " + std::to_string(max_aspect));
+    FailType("erase: min_aspect", "expected 0 < min_aspect <= max_aspect, got " + Number(min_aspect) + " and " +
+                                      Number(max_aspect));
   return {min_area, max_area, std::log(min_aspect), std::log(max_aspect)};
 }
 
@@ -166,8 +172,7 @@ class Erase : public dali::StatelessOperator<Backend> {
     const float *u = draws.tensor<float>(i);
     for (int64_t k = 0; k < shape.num_elements(); k++)
       if (!(u[k] >= 0.0f && u[k] <= 1.0f))  // NaN fails too
-        FailType("erase: draws", "sample " + std::to_string(i) + ": expected uniforms in [0, 1], got " +
-                                     std::to_string(u[k]));
+        FailType("erase: draws", "sample " + std::to_string(i) + ": expected uniforms from 0 to 1, got " + Number(u[k]));
     const int value = *count.tensor<int32_t>(i);
     if (value < 0 || value > shape[0])
       FailType("erase: count", "sample " + std::to_string(i) + ": expected 0 to max_count=" +
