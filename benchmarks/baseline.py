@@ -1,7 +1,8 @@
 """Contenders 3 and 4 of the throughput benchmark: the DataLoader recipe users run today,
 with torchvision's v2 MixUp/CutMix in the collate_fn (or a Pillow + torch stand-in), and
 the same DataLoader with mixing on the GPU after the copy. SPDL's pipeline (contender 7) mixes
-with the same batch mixer."""
+with the same batch mixer. The heavy recipe adds torchvision's RandAugment and random erasing
+(torchvision only: there is no stand-in for RandAugment)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
-from benchmarks.recipe import CUTMIX_ALPHA, HFLIP, MIXUP_ALPHA, RATIO, SCALE, Batch, DataInfo, Mixer, Settings
+from benchmarks.recipe import (CUTMIX_ALPHA, HFLIP, MIXUP_ALPHA, RAND_MAGNITUDE, RAND_NUM_OPS, RATIO, RE_PROB, SCALE,
+                               Batch, DataInfo, Mixer, Settings)
 from pipelines import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -26,17 +28,23 @@ def torchvision_available() -> bool:
     return True
 
 
-def _torchvision_folder(data: DataInfo, settings: Settings) -> Dataset:
-    """torchvision's ``ImageFolder`` with its reference training transforms."""
+def _torchvision_folder(data: DataInfo, settings: Settings, *, recipe: str) -> Dataset:
+    """torchvision's ``ImageFolder`` with its reference training transforms; the heavy recipe
+    adds ``RandAugment`` on the PIL image and ``RandomErasing`` after normalizing, where
+    torchvision's reference recipe puts them."""
     from torchvision import datasets
     from torchvision.transforms import v2
 
+    heavy = recipe == "heavy"
     transform = v2.Compose([
         v2.RandomResizedCrop(settings.image_size, scale=SCALE, ratio=RATIO, antialias=True),
         v2.RandomHorizontalFlip(HFLIP),
+        *([v2.RandAugment(num_ops=RAND_NUM_OPS, magnitude=RAND_MAGNITUDE,
+                          interpolation=v2.InterpolationMode.BILINEAR)] if heavy else []),
         v2.PILToTensor(),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        *([v2.RandomErasing(RE_PROB)] if heavy else []),
     ])
     return datasets.ImageFolder(str(data.root), transform=transform)
 
@@ -140,20 +148,25 @@ class MixCollate:
         return self.mixer(*default_collate(samples))
 
 
-def dataloader_parts(data: DataInfo, settings: Settings, *, backend: str) -> tuple[Dataset, Mixer]:
-    """The dataset and batch mixer of the DataLoader recipe, from torchvision or from Pillow + torch."""
+def dataloader_parts(data: DataInfo, settings: Settings, *, backend: str,
+                     recipe: str = "light") -> tuple[Dataset, Mixer]:
+    """The dataset and batch mixer of the DataLoader recipe, from torchvision or from Pillow + torch
+    (the light recipe only)."""
     if backend == "torchvision":
-        dataset = _torchvision_folder(data, settings)
+        dataset = _torchvision_folder(data, settings, recipe=recipe)
+    elif recipe != "light":
+        raise ValueError(f"the {recipe} recipe needs torchvision: the Pillow + torch stand-in has no RandAugment")
     else:
         dataset = PillowFolder(data.samples, image_size=settings.image_size)
     return dataset, batch_mixer(data.num_classes, backend=backend)
 
 
 def dataloader_stream(
-    data: DataInfo, settings: Settings, *, backend: str, mix_on_gpu: bool
+    data: DataInfo, settings: Settings, *, backend: str, mix_on_gpu: bool, recipe: str = "light"
 ) -> Iterator[Batch]:
-    """Endless batches from a DataLoader with one worker per core, mixed in the workers or on the GPU."""
-    dataset, mixer = dataloader_parts(data, settings, backend=backend)
+    """Endless batches from a DataLoader with one worker per core, augmented with ``recipe``,
+    mixed in the workers or on the GPU."""
+    dataset, mixer = dataloader_parts(data, settings, backend=backend, recipe=recipe)
     # One endless shuffled pass: no epoch-boundary stall, as on a data set far larger than a run.
     sampler = RandomSampler(dataset, num_samples=2**40)
     loader = DataLoader(

@@ -1,5 +1,6 @@
-"""What every contender of the throughput benchmark shares: the mixing recipe, the settings,
-the data set, the contender record and the record of one that cannot run here."""
+"""What every contender of the throughput benchmark shares: the mixing recipe, the light and
+heavy augmentation recipes and their targets, the settings, the data set, the contender record
+and the record of one that cannot run here."""
 
 from __future__ import annotations
 
@@ -39,6 +40,36 @@ GPU_TARGETS = (  # with a GPU: ours on it against the DataLoader mixing there, a
     ("dali-mix", "dataloader-gpumix", 3.0),
     ("dali-mix", "dali-nomix", 0.99),
 )
+
+# ``--recipe``: "light" is the augmentation above (crop, flip, mixing); "heavy" is timm's
+# ConvNeXt/DeiT-style training input, which adds RandAugment and random erasing to it.
+RECIPES = ("light", "heavy")
+AUTO_AUGMENT = "rand-m9-mstd0.5-inc1"  # timm's RandAugment: 2 operations, magnitude 9 (noise std 0.5)
+RAND_NUM_OPS, RAND_MAGNITUDE = 2, 9  # the same policy as torchvision's RandAugment arguments
+RE_PROB = 0.25  # random erasing's chance per image
+# The heavy recipe's options in train_pipeline's names, which are timm's create_loader's too:
+# per-pixel normal noise in one erased box (timm train.py's default mode), no colour jitter
+# (timm turns it off beside RandAugment).
+HEAVY_AUGMENT = {"auto_augment": AUTO_AUGMENT, "re_prob": RE_PROB, "re_mode": "pixel", "re_count": 1,
+                 "color_jitter": None, "interpolation": "bilinear"}
+LIGHT = "dali-light"  # in a heavy run: ours with the light recipe, what the heavy one costs
+HEAVY_TARGETS = (  # CPU or GPU: ours against the DataLoader's heavy recipe, and what RandAugment and erasing cost
+    ("dali-mix", "dataloader-mix", 2.0),
+    ("dali-mix", LIGHT, 0.75),
+)
+
+
+def augment_options(recipe: str) -> dict[str, object]:
+    """The options ``recipe`` adds to ``train_pipeline``'s (and timm's) light defaults: none for "light"."""
+    return dict(HEAVY_AUGMENT) if recipe == "heavy" else {}
+
+
+def recipe_targets(recipe: str, *, gpu: bool) -> tuple[tuple[str, str, float], ...]:
+    """(numerator, denominator, minimum ratio) of the run: the heavy recipe's, or the light one's
+    for this machine (with or without a GPU)."""
+    if recipe == "heavy":
+        return HEAVY_TARGETS
+    return GPU_TARGETS if gpu else TARGETS
 
 
 def mix_config(num_classes: int) -> MixConfig:
@@ -87,6 +118,7 @@ class Contender:
     label: str
     open: Callable[[], Iterator[Batch]]  # an endless stream of batches
     ceiling: bool = False  # a reference line (no output check, no ratio target), not a contender
+    options: str = ""  # the augmentation it runs, in its library's terms (listed in a heavy run's report)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 ``train.py`` builds it with ``--prefetcher`` (its default): ``create_dataset`` over the image
 folder, ``create_loader`` with ``FastCollateMixup`` as the ``collate_fn`` (the workers decode,
 crop and flip with Pillow and mix uint8 batches as they collate them), and its ``PrefetchLoader``
-normalizing to float32 on the training device."""
+normalizing to float32 on the training device. The heavy recipe adds timm's RandAugment in the
+workers (on the PIL image) and its random erasing, which ``PrefetchLoader`` does after normalizing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from benchmarks.recipe import HFLIP, RATIO, SCALE, Batch, DataInfo, Settings, first_line, mix_config
+from benchmarks.recipe import (HFLIP, RATIO, SCALE, Batch, DataInfo, Settings, augment_options, first_line,
+                               mix_config)
 from pipelines import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
@@ -42,27 +44,27 @@ def fast_collate_mixup(config: MixConfig) -> FastCollateMixup:
         label_smoothing=config.label_smoothing, num_classes=config.num_classes)
 
 
-def timm_loader(data: DataInfo, settings: Settings, *, device: str) -> Iterable[Batch]:
+def timm_loader(data: DataInfo, settings: Settings, *, device: str, recipe: str = "light") -> Iterable[Batch]:
     """timm's training loader over ``data``: our augmentation (random-resized-crop with bilinear
-    resizing, flip), no colour jitter, auto-augment or random erasing, one worker per core;
-    its ``--use-multi-epochs-loader`` so that epoch ends do not stall it, as on a data set far
-    larger than a run."""
+    resizing, flip), with the light recipe no colour jitter, auto-augment or random erasing, with
+    the heavy one its ``auto_augment`` and random erasing (``recipe.HEAVY_AUGMENT``); one worker
+    per core; its ``--use-multi-epochs-loader`` so that epoch ends do not stall it, as on a data
+    set far larger than a run."""
     from timm.data import create_dataset, create_loader
 
     dataset = create_dataset("", root=str(data.root), split="train", is_training=True)
+    augment = {"re_prob": 0.0, "color_jitter": None, "auto_augment": None, "interpolation": "bilinear",
+               **augment_options(recipe)}
     return create_loader(
         dataset,
         input_size=(3, settings.image_size, settings.image_size),
         batch_size=settings.batch_size,
         is_training=True,
         use_prefetcher=True,
-        re_prob=0.0,
         scale=SCALE,
         ratio=RATIO,
         hflip=HFLIP,
-        color_jitter=None,
-        auto_augment=None,
-        interpolation="bilinear",
+        **augment,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         num_workers=settings.workers,
@@ -72,8 +74,8 @@ def timm_loader(data: DataInfo, settings: Settings, *, device: str) -> Iterable[
     )
 
 
-def timm_stream(data: DataInfo, settings: Settings, *, device: str) -> Iterator[Batch]:
+def timm_stream(data: DataInfo, settings: Settings, *, device: str, recipe: str = "light") -> Iterator[Batch]:
     """Endless (normalized float32 images, soft targets) batches of timm's loader on ``device``."""
-    loader = timm_loader(data, settings, device=device)
+    loader = timm_loader(data, settings, device=device, recipe=recipe)
     while True:
         yield from loader
