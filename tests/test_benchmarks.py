@@ -293,6 +293,94 @@ def test_contenders_whose_library_cannot_run_are_skipped_with_the_reason(monkeyp
     assert skipped[0].label.startswith("timm's loader as its train.py builds it")
 
 
+def test_recipe_option_defaults_to_light_and_a_heavy_run_writes_beside_it(tmp_path, capsys):
+    throughput = load_benchmark("throughput")
+    out = REPO / "benchmarks" / "out"
+    light = throughput.parse_args([])
+    assert (light.recipe, light.out) == ("light", out)
+    heavy = throughput.parse_args(["--recipe", "heavy"])
+    assert (heavy.recipe, heavy.out) == ("heavy", out / "heavy")
+    assert throughput.parse_args(["--recipe", "heavy", "--out", str(tmp_path)]).out == tmp_path
+    with pytest.raises(SystemExit) as stopped:
+        throughput.parse_args(["--recipe", "medium"])
+    assert stopped.value.code == 2
+    assert "argument --recipe: invalid choice: 'medium'" in capsys.readouterr().err
+
+
+def test_heavy_recipe_is_timms_train_py_recipe_in_train_pipelines_options():
+    from types import SimpleNamespace
+
+    from dali_mixup.policy import parse_auto_augment
+    from pipelines.timm_args import from_timm_args
+
+    recipe = load_benchmark("recipe")
+    assert recipe.augment_options("light") == {}
+    assert recipe.augment_options("heavy") == recipe.HEAVY_AUGMENT
+    # timm's train.py flags of the recipe; --color-jitter left at timm's 0.4, which RandAugment turns off.
+    flags = SimpleNamespace(aa="rand-m9-mstd0.5-inc1", reprob=0.25, remode="pixel", recount=1,
+                            train_interpolation="bilinear")
+    options = from_timm_args(flags)
+    assert {name: options[name] for name in recipe.HEAVY_AUGMENT} == recipe.HEAVY_AUGMENT
+    policy = parse_auto_augment(recipe.AUTO_AUGMENT)  # torchvision's RandAugment gets the same n and m
+    assert (policy.num_layers, policy.magnitude) == (recipe.RAND_NUM_OPS, recipe.RAND_MAGNITUDE)
+    assert recipe.recipe_targets("heavy", gpu=False) == recipe.recipe_targets("heavy", gpu=True) == (
+        ("dali-mix", "dataloader-mix", 2.0), ("dali-mix", "dali-light", 0.75))
+    assert recipe.recipe_targets("light", gpu=False) == recipe.TARGETS
+    assert recipe.recipe_targets("light", gpu=True) == recipe.GPU_TARGETS
+
+
+def _heavy_contenders(monkeypatch, *, backend: str, timm_missing: str | None):
+    """``build_contenders`` for ``--recipe heavy`` without a GPU, with timm's check answering ``timm_missing``."""
+    throughput, recipe = load_benchmark("throughput"), load_benchmark("recipe")
+    monkeypatch.setattr(throughput, "timm_missing", lambda: timm_missing)
+    data = recipe.DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
+    return throughput.build_contenders(data, _small_settings(), backend=backend, gpu=False, recipe="heavy")
+
+
+def test_heavy_run_times_ours_on_both_recipes_beside_torchvisions_and_timms_loaders(monkeypatch):
+    throughput = load_benchmark("throughput")
+    opened = []
+    for name in ("dali_stream", "dataloader_stream", "timm_stream", "decode_only_stream"):
+        monkeypatch.setattr(throughput, name, lambda *args, name=name, **kwargs: opened.append(
+            (name, kwargs.get("recipe", "light"), kwargs.get("mixing"))))
+    contenders, skipped = _heavy_contenders(monkeypatch, backend="torchvision", timm_missing=None)
+    assert skipped == []
+    assert [(c.number, c.key) for c in contenders] == [(1, "dali-mix"), (2, "dali-light"), (0, "decode-only"),
+                                                       (3, "dataloader-mix"), (6, "timm-loader")]
+    for contender in contenders:
+        contender.open()
+    assert opened == [("dali_stream", "heavy", True), ("dali_stream", "light", True), ("decode_only_stream", "light", None),
+                      ("dataloader_stream", "heavy", None), ("timm_stream", "heavy", None)]
+    labels = {c.key: c.label for c in contenders}
+    assert labels["dali-mix"] == "DALI train_pipeline on the CPU, heavy recipe, with mixing"
+    assert labels["dali-light"] == "DALI train_pipeline on the CPU, light recipe (crop, flip, mixing)"
+    assert "torchvision, heavy recipe" in labels["dataloader-mix"] and "erasing" in labels["timm-loader"]
+    options = {c.key: c.options for c in contenders}
+    assert options == {
+        "dali-mix": "train_pipeline(auto_augment='rand-m9-mstd0.5-inc1', re_prob=0.25, re_mode='pixel', re_count=1, "
+                    "color_jitter=None, interpolation='bilinear', mix=MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0))",
+        "dali-light": "train_pipeline(mix=MixConfig(mixup_alpha=0.8, cutmix_alpha=1.0)): crop, flip and mixing only",
+        "decode-only": "",
+        "dataloader-mix": "v2: RandomResizedCrop(24), RandomHorizontalFlip(0.5), RandAugment(num_ops=2, magnitude=9, "
+                          "interpolation=BILINEAR), PILToTensor(), ToDtype(float32, scale=True), Normalize(), "
+                          "RandomErasing(0.25) + RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0)]) in the collate_fn",
+        "timm-loader": "create_loader(auto_augment='rand-m9-mstd0.5-inc1', re_prob=0.25, re_mode='pixel', re_count=1, "
+                       "color_jitter=None, interpolation='bilinear') + FastCollateMixup(mixup_alpha=0.8, cutmix_alpha=1.0)",
+    }
+
+
+def test_heavy_run_skips_the_dataloader_recipe_without_torchvision(monkeypatch):
+    throughput = load_benchmark("throughput")
+    contenders, skipped = _heavy_contenders(monkeypatch, backend="pillow", timm_missing="no timm here")
+    assert [c.number for c in contenders] == [1, 2, 0]
+    assert [(s.number, s.key, s.reason) for s in skipped] == [(3, "dataloader-mix", throughput.NO_TORCHVISION),
+                                                              (6, "timm-loader", "no timm here")]
+    assert skipped[0].reason.endswith("the heavy recipe's RandAugment has no Pillow + torch stand-in")
+    data = load_benchmark("recipe").DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
+    with pytest.raises(ValueError, match="the heavy recipe needs torchvision"):
+        load_benchmark("baseline").dataloader_parts(data, _small_settings(), backend="pillow", recipe="heavy")
+
+
 def test_a_missing_library_is_named_in_the_reason(monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -383,35 +471,40 @@ def test_spdl_crops_the_drawn_box_and_flips_it(tmp_path):
     assert bool((flipped[:, :3] == blue).all()) and bool((flipped[:, -3:] == red).all())
 
 
+def _records(*speeds: float) -> list[dict]:
+    """One round record per speed (images/s), from a quiet machine."""
+    return [{"images_per_s": v, "cpu_ms_per_image": 2.0, "other_cpu_share": 0.0, "attempts": 1, "waited_s": 0.0}
+            for v in speeds]
+
+
+def _built_report(speeds: dict[tuple[str, int, str, str], tuple[float, ...]], *, skipped, recipe: str = "light",
+                  backend: str = "pillow") -> dict:
+    """``build_report`` over contenders given as (key, number, label, options): their round speeds,
+    on 2 workers without a GPU; number 0 is the decode-only ceiling."""
+    bench, report = load_benchmark("recipe"), load_benchmark("report")
+    contenders = [bench.Contender(key, number, label, iter, ceiling=number == 0, options=options)
+                  for key, number, label, options in speeds]
+    rounds = {key: _records(*values) for (key, *_), values in speeds.items()}
+    settings = bench.Settings(batch_size=8, image_size=32, workers=2, warmup=1, batches=1, repeats=3, seed=0,
+                              max_other_share=1.0, patience=0.0)
+    data = bench.DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
+    machine = {"cpu": "cpu", "usable_cores": 2, "gpu": None}
+    return report.build_report(
+        contenders=contenders, skipped=skipped, rounds=rounds, outputs={k: {} for k in rounds}, orders=[],
+        settings=settings, data=data, backend=backend, machine=machine, started=dt.datetime(2026, 1, 2),
+        argv=["throughput.py"], recipe=recipe)
+
+
 def _fake_report(*, ceiling: bool = True) -> dict:
     """A report built from given round figures: 2 workers, ours 600/s, the DataLoader 300/s,
     NVIDIA's recipe 450/s, timm's loader 360/s, the decode-only ceiling 1200/s; SPDL skipped."""
-    recipe, report = load_benchmark("recipe"), load_benchmark("report")
-
-    def records(*speeds):
-        return [{"images_per_s": v, "cpu_ms_per_image": 2.0, "other_cpu_share": 0.0, "attempts": 1,
-                 "waited_s": 0.0} for v in speeds]
-
-    contenders = [recipe.Contender("dali-mix", 1, "ours", iter),
-                  recipe.Contender("dali-nomix", 2, "ours unmixed", iter),
-                  recipe.Contender("dataloader-mix", 3, "loader", iter),
-                  recipe.Contender("nvidia-recipe", 5, "nvidia", iter),
-                  recipe.Contender("timm-loader", 6, "timm", iter)]
-    rounds = {"dali-mix": records(580, 600, 620), "dali-nomix": records(600, 600, 600),
-              "dataloader-mix": records(300, 300, 300),
-              "nvidia-recipe": records(450, 440, 460), "timm-loader": records(360, 350, 370)}
+    speeds = {("dali-mix", 1, "ours", ""): (580, 600, 620), ("dali-nomix", 2, "ours unmixed", ""): (600, 600, 600),
+              ("dataloader-mix", 3, "loader", ""): (300, 300, 300), ("nvidia-recipe", 5, "nvidia", ""): (450, 440, 460),
+              ("timm-loader", 6, "timm", ""): (360, 350, 370)}
     if ceiling:
-        contenders.append(recipe.Contender("decode-only", 0, "decode only", iter, ceiling=True))
-        rounds["decode-only"] = records(1200, 1100, 1300)
-    settings = recipe.Settings(batch_size=8, image_size=32, workers=2, warmup=1, batches=1, repeats=3, seed=0,
-                               max_other_share=1.0, patience=0.0)
-    data = recipe.DataInfo(root=Path("/data"), samples=[], num_classes=4, synthetic=False)
-    machine = {"cpu": "cpu", "usable_cores": 2, "gpu": None}
-    skipped = [recipe.Skipped("spdl-pipeline", 7, "spdl", "SPDL finds no FFmpeg libraries")]
-    return report.build_report(
-        contenders=contenders, skipped=skipped, rounds=rounds, outputs={k: {} for k in rounds}, orders=[],
-        settings=settings, data=data, backend="pillow", machine=machine, started=dt.datetime(2026, 1, 2),
-        argv=["throughput.py"])
+        speeds["decode-only", 0, "decode only", ""] = (1200, 1100, 1300)
+    skipped = [load_benchmark("recipe").Skipped("spdl-pipeline", 7, "spdl", "SPDL finds no FFmpeg libraries")]
+    return _built_report(speeds, skipped=skipped)
 
 
 def test_report_gives_per_core_figures_both_ratios_and_the_ceiling():
@@ -453,6 +546,86 @@ def test_report_without_the_ceiling_has_no_ceiling_line():
     markdown = load_benchmark("report").render_markdown(built)
     assert "ceiling" not in markdown and "decode-only" not in markdown and "| 5 | nvidia |" in markdown
     assert [(t["denominator"], t["met"]) for t in built["targets"]] == [("dataloader-mix", False), ("dali-nomix", True)]
+
+
+def test_light_report_reads_as_before_and_records_its_recipe():
+    built = _fake_report()
+    assert built["recipe"] == "light"
+    assert [(t["numerator"], t["denominator"], t["minimum"]) for t in built["targets"]] == list(
+        load_benchmark("recipe").TARGETS)
+    markdown = load_benchmark("report").render_markdown(built)
+    assert markdown.startswith("### 2026-01-02: cpu, 2 cores, no GPU\n\nbatch 8, 32 px,")
+    assert "baseline recipe: pillow;" in markdown and "heavy" not in markdown and "Recipe" not in markdown
+
+
+HEAVY_SPEEDS = {  # (key, number, label, options): images/s per round
+    ("dali-mix", 1, "ours heavy", "train_pipeline(heavy)"): (580, 600, 620),
+    ("dali-light", 2, "ours light", "train_pipeline(light)"): (700, 750, 800),
+    ("dataloader-mix", 3, "loader heavy", "v2(heavy)"): (250, 250, 250),
+    ("timm-loader", 6, "timm heavy", "create_loader(heavy)"): (300, 290, 310),
+    ("decode-only", 0, "decode only", ""): (1200, 1100, 1300),
+}
+
+
+def _heavy_report(*, reference: bool = True) -> dict:
+    """A heavy run's report: ours 600/s, ours on the light recipe 750/s, the DataLoader 250/s (or
+    skipped for want of torchvision), timm's loader 300/s, the decode-only ceiling 1200/s."""
+    if reference:
+        return _built_report(HEAVY_SPEEDS, skipped=[], recipe="heavy", backend="torchvision")
+    speeds = {contender: v for contender, v in HEAVY_SPEEDS.items() if contender[0] != "dataloader-mix"}
+    skipped = [load_benchmark("recipe").Skipped("dataloader-mix", 3, "loader heavy", "no torchvision here")]
+    return _built_report(speeds, skipped=skipped, recipe="heavy")
+
+
+def test_heavy_report_names_its_recipe_lists_each_contenders_options_and_checks_its_targets():
+    built = _heavy_report()
+    assert built["recipe"] == "heavy"
+    assert {row["key"]: row["options"] for row in built["contenders"]} == {
+        "dali-mix": "train_pipeline(heavy)", "dali-light": "train_pipeline(light)", "dataloader-mix": "v2(heavy)",
+        "timm-loader": "create_loader(heavy)"}
+    assert built["targets"] == [
+        {"numerator": "dali-mix", "denominator": "dataloader-mix", "minimum": 2.0, "ratio": 2.4, "met": True},
+        {"numerator": "dali-mix", "denominator": "dali-light", "minimum": 0.75, "ratio": 0.8, "met": True}]
+    markdown = load_benchmark("report").render_markdown(built)
+    assert markdown.startswith("### 2026-01-02: cpu, 2 cores, no GPU; heavy recipe\n\nbatch 8, 32 px,")
+    assert "baseline recipe: torchvision;" in markdown
+    assert """.
+
+Recipe: heavy (timm's ConvNeXt/DeiT-style training input: random-resized-crop, flip, RandAugment, random erasing, \
+MixUp/CutMix). Options per contender:
+
+- #1: train_pipeline(heavy)
+- #2: train_pipeline(light)
+- #3: v2(heavy)
+- #6: create_loader(heavy)
+
+| # | contender |""" in markdown
+    assert "| 2 | ours light | 750.0 | 700.0 | 800.0 | 725.0-775.0 | 375.0 | 2.00 | 1.25x | 3.00x |" in markdown
+    assert markdown.endswith("- #1 / #3 = 2.400 (target >= 2.0): met\n- #1 / #2 = 0.800 (target >= 0.75): met\n")
+    built = _built_report({**HEAVY_SPEEDS, ("dali-mix", 1, "ours heavy", "train_pipeline(heavy)"): (400, 400, 400)},
+                          skipped=[], recipe="heavy")
+    assert [(t["ratio"], t["met"]) for t in built["targets"]] == [(1.6, False), (400 / 750, False)]
+
+
+def test_heavy_report_without_the_dataloader_recipe_says_n_a_and_not_measured(tmp_path, monkeypatch):
+    built = _heavy_report(reference=False)
+    assert [row["number"] for row in built["contenders"]] == [1, 2, 6]
+    assert all(row["ratio_to_reference"] is None for row in built["contenders"])
+    assert built["ceiling"]["reference_fraction"] is None and built["ceiling"]["ours_fraction"] == 0.5
+    assert built["targets"] == [
+        {"numerator": "dali-mix", "denominator": "dataloader-mix", "minimum": 2.0, "ratio": None, "met": None},
+        {"numerator": "dali-mix", "denominator": "dali-light", "minimum": 0.75, "ratio": 0.8, "met": True}]
+    markdown = load_benchmark("report").render_markdown(built)
+    assert "baseline recipe: did not run;" in markdown and "- #3: " not in markdown
+    assert "| 1 | ours heavy | 600.0 | 580.0 | 620.0 | 590.0-610.0 | 300.0 | 2.00 | 1.00x | n/a |" in markdown
+    assert "ours (#1) / decode-only = 0.50, #3 / decode-only = n/a\n" in markdown
+    assert markdown.endswith("- #3 (loader heavy) did not run: no torchvision here\n"
+                             "- #1 / #3 (target >= 2.0): not measured, #3 did not run\n"
+                             "- #1 / #2 = 0.800 (target >= 0.75): met\n")
+    labels, texts = _drawn_chart(built, tmp_path / "heavy.png", monkeypatch)
+    assert [label.split(" ", 1)[0] for label in labels] == ["decode-only", "#1", "#2", "#6"]
+    assert "1200/s, 600/core; #1 reaches 0.50 of it, #3 n/a" in texts
+    assert "600/s, 300/core, 1.00x #1, n/a #3" in texts and "#3 did not run: no torchvision here" in texts
 
 
 def _drawn_chart(report: dict, path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
