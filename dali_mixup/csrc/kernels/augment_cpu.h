@@ -16,6 +16,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "augment_params.h"
 
 namespace dali_mixup {
@@ -329,28 +333,148 @@ inline void BicubicAt(const uint8_t *src, const Shape &s, double xin, double yin
   }
 }
 
+#if defined(__AVX2__)
+// Eight lanes of int32 as two vectors of four doubles (exact).
+inline void ToDoubles(__m256i v, __m256d &lo, __m256d &hi) {
+  lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
+  hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
+}
+
+inline __m256i Clamp(__m256i v, __m256i hi) { return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), hi); }
+
+// Geometry.c's bicubic BICUBIC on ints (p's exact in int32, then double as there).
+inline __m256d CubicInts(__m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256d d, bool hi_half) {
+  const __m256i p2 = _mm256_sub_epi32(v3, v1);
+  const __m256i p3 = _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(_mm256_sub_epi32(v1, v2), 1), v3), v4);
+  const __m256i p4 = _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(v2, v1), v3), v4);
+  auto half = [hi_half](__m256i v) {
+    return _mm256_cvtepi32_pd(hi_half ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v));
+  };
+  const __m256d t = _mm256_add_pd(half(p3), _mm256_mul_pd(d, half(p4)));
+  return _mm256_add_pd(half(v2), _mm256_mul_pd(d, _mm256_add_pd(half(p2), _mm256_mul_pd(d, t))));
+}
+
+// The same on doubles, in Geometry.c's order of operations.
+inline __m256d CubicDoubles(__m256d v1, __m256d v2, __m256d v3, __m256d v4, __m256d d) {
+  const __m256d zero = _mm256_setzero_pd();
+  const __m256d p2 = _mm256_add_pd(_mm256_sub_pd(zero, v1), v3);
+  const __m256d p3 = _mm256_sub_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(2.0), _mm256_sub_pd(v1, v2)), v3), v4);
+  const __m256d p4 = _mm256_add_pd(_mm256_sub_pd(_mm256_add_pd(_mm256_sub_pd(zero, v1), v2), v3), v4);
+  return _mm256_add_pd(v2, _mm256_mul_pd(d, _mm256_add_pd(p2, _mm256_mul_pd(d, _mm256_add_pd(p3, _mm256_mul_pd(d, p4))))));
+}
+
+// Eight output pixels whose centres all map inside the source, from their source coordinates
+// (already shifted by -0.5), as BilinearAt / BicubicAt compute them, lane by lane. Returns false
+// (nothing written) where a 4-byte gather would read past the image: the caller does those.
+inline bool AffineLanes(const uint8_t *src, const Shape &s, __m256d xlo, __m256d xhi, __m256d ylo, __m256d yhi,
+                        Resample resample, uint8_t *out) {
+  const __m256d fxlo = _mm256_floor_pd(xlo), fxhi = _mm256_floor_pd(xhi);
+  const __m256d fylo = _mm256_floor_pd(ylo), fyhi = _mm256_floor_pd(yhi);
+  const __m256d dxlo = _mm256_sub_pd(xlo, fxlo), dxhi = _mm256_sub_pd(xhi, fxhi);
+  const __m256d dylo = _mm256_sub_pd(ylo, fylo), dyhi = _mm256_sub_pd(yhi, fyhi);
+  const __m256i ix = _mm256_set_m128i(_mm256_cvttpd_epi32(fxhi), _mm256_cvttpd_epi32(fxlo));
+  const __m256i iy = _mm256_set_m128i(_mm256_cvttpd_epi32(fyhi), _mm256_cvttpd_epi32(fylo));
+  const bool cubic = resample == Resample::kBicubic;
+  const int taps = cubic ? 4 : 2, first = cubic ? -1 : 0;
+  const __m256i wmax = _mm256_set1_epi32(s.w - 1), hmax = _mm256_set1_epi32(s.h - 1);
+  const __m256i c = _mm256_set1_epi32(s.c), stride = _mm256_set1_epi32(s.w * s.c);
+  __m256i cols[4], rows[4];
+  for (int k = 0; k < taps; k++) {
+    cols[k] = _mm256_mullo_epi32(Clamp(_mm256_add_epi32(ix, _mm256_set1_epi32(first + k)), wmax), c);
+    rows[k] = _mm256_mullo_epi32(Clamp(_mm256_add_epi32(iy, _mm256_set1_epi32(first + k)), hmax), stride);
+  }
+  // The last tap row and column are the largest offsets.
+  const __m256i last = _mm256_add_epi32(rows[taps - 1], cols[taps - 1]);
+  const __m256i limit = _mm256_set1_epi32(static_cast<int>(s.Bytes() - 4));
+  if (_mm256_movemask_epi8(_mm256_cmpgt_epi32(last, limit))) return false;
+  __m256i g[4][4];
+  for (int r = 0; r < taps; r++)
+    for (int k = 0; k < taps; k++)
+      g[r][k] = _mm256_i32gather_epi32(reinterpret_cast<const int *>(src), _mm256_add_epi32(rows[r], cols[k]), 1);
+  alignas(32) int32_t result[3][8];
+  const __m256i byte = _mm256_set1_epi32(0xff);
+  for (int b = 0; b < s.c; b++) {
+    __m256i v[4][4];
+    for (int r = 0; r < taps; r++)
+      for (int k = 0; k < taps; k++) v[r][k] = _mm256_and_si256(_mm256_srli_epi32(g[r][k], 8 * b), byte);
+    __m256d res[2];
+    for (int half = 0; half < 2; half++) {
+      const __m256d dx = half ? dxhi : dxlo, dy = half ? dyhi : dylo;
+      if (cubic) {
+        __m256d h[4];
+        for (int r = 0; r < 4; r++) h[r] = CubicInts(v[r][0], v[r][1], v[r][2], v[r][3], dx, half);
+        const __m256d t = CubicDoubles(h[0], h[1], h[2], h[3], dy);
+        res[half] = _mm256_min_pd(_mm256_max_pd(t, _mm256_setzero_pd()), _mm256_set1_pd(255.0));
+      } else {
+        __m256d a0, a1, b0, b1, d0, d1, e0, e1;
+        ToDoubles(v[0][0], a0, a1), ToDoubles(_mm256_sub_epi32(v[0][1], v[0][0]), d0, d1);
+        ToDoubles(v[1][0], b0, b1), ToDoubles(_mm256_sub_epi32(v[1][1], v[1][0]), e0, e1);
+        const __m256d v1 = _mm256_add_pd(half ? a1 : a0, _mm256_mul_pd(half ? d1 : d0, dx));
+        const __m256d v2 = _mm256_add_pd(half ? b1 : b0, _mm256_mul_pd(half ? e1 : e0, dx));
+        res[half] = _mm256_add_pd(v1, _mm256_mul_pd(_mm256_sub_pd(v2, v1), dy));
+      }
+    }
+    _mm256_store_si256(reinterpret_cast<__m256i *>(result[b]),
+                       _mm256_set_m128i(_mm256_cvttpd_epi32(res[1]), _mm256_cvttpd_epi32(res[0])));
+  }
+  for (int lane = 0; lane < 8; lane++)
+    for (int b = 0; b < s.c; b++) out[lane * s.c + b] = static_cast<uint8_t>(result[b][lane]);
+  return true;
+}
+#endif
+
+// One output pixel at source (xin, yin), unshifted: the fill outside the source.
+inline void AffinePixel(const uint8_t *src, const Shape &s, double xin, double yin, Resample resample,
+                        const uint8_t *fill, uint8_t *out) {
+  if (xin < 0.0 || xin >= s.w || yin < 0.0 || yin >= s.h)
+    std::memcpy(out, fill, s.c);
+  else if (resample == Resample::kBicubic)
+    BicubicAt(src, s, xin - 0.5, yin - 0.5, out);
+  else
+    BilinearAt(src, s, xin - 0.5, yin - 0.5, out);
+}
+
 // Image.transform(size, AFFINE, matrix, resample, fillcolor): each output pixel centre mapped
 // through the matrix in double, exactly as affine_transform does (a0*x + a1*y + a2, the
-// products precomputed per column and row); outside the source: the fill colour.
+// products precomputed per column and row); outside the source: the fill colour. With AVX2,
+// eight pixels at a time where all eight fall inside, the same arithmetic lane by lane.
 inline void Affine(const uint8_t *src, uint8_t *dst, const Shape &s, const double *a, Resample resample,
                    const uint8_t *fill, Scratch &scratch) {
   auto &ax = scratch.col_x, &dx = scratch.col_y;
-  ax.resize(s.w), dx.resize(s.w);
+  ax.resize(s.w + 8), dx.resize(s.w + 8);
   for (int x = 0; x < s.w; x++) ax[x] = a[0] * (x + 0.5), dx[x] = a[3] * (x + 0.5);
   const int c = s.c;
+#if defined(__AVX2__)
+  const bool lanes = s.Bytes() < (int64_t{1} << 31) - 16;  // int32 gather offsets
+  const __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
+  const __m256d w = _mm256_set1_pd(s.w), h = _mm256_set1_pd(s.h);
+  const __m256d a2 = _mm256_set1_pd(a[2]), a5 = _mm256_set1_pd(a[5]);
+#endif
   for (int y = 0; y < s.h; y++) {
     const double by = a[1] * (y + 0.5), ey = a[4] * (y + 0.5);
     uint8_t *out = dst + static_cast<int64_t>(y) * s.w * c;
-    for (int x = 0; x < s.w; x++, out += c) {
-      const double xin = ax[x] + by + a[2], yin = dx[x] + ey + a[5];
-      if (xin < 0.0 || xin >= s.w || yin < 0.0 || yin >= s.h) {
-        std::memcpy(out, fill, c);
-      } else if (resample == Resample::kBicubic) {
-        BicubicAt(src, s, xin - 0.5, yin - 0.5, out);
-      } else {
-        BilinearAt(src, s, xin - 0.5, yin - 0.5, out);
+    int x = 0;
+#if defined(__AVX2__)
+    const __m256d vby = _mm256_set1_pd(by), vey = _mm256_set1_pd(ey);
+    for (; lanes && x + 8 <= s.w; x += 8) {
+      __m256d xin[2], yin[2];
+      int inside = 0xff;
+      for (int k = 0; k < 2; k++) {
+        xin[k] = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(&ax[x + 4 * k]), vby), a2);
+        yin[k] = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(&dx[x + 4 * k]), vey), a5);
+        const __m256d in = _mm256_and_pd(
+            _mm256_and_pd(_mm256_cmp_pd(xin[k], zero, _CMP_GE_OQ), _mm256_cmp_pd(xin[k], w, _CMP_LT_OQ)),
+            _mm256_and_pd(_mm256_cmp_pd(yin[k], zero, _CMP_GE_OQ), _mm256_cmp_pd(yin[k], h, _CMP_LT_OQ)));
+        inside &= ~(0xf << (4 * k)) | (_mm256_movemask_pd(in) << (4 * k));
       }
+      if (inside == 0xff &&
+          AffineLanes(src, s, _mm256_sub_pd(xin[0], half), _mm256_sub_pd(xin[1], half), _mm256_sub_pd(yin[0], half),
+                      _mm256_sub_pd(yin[1], half), resample, out + x * c))
+        continue;
+      for (int k = x; k < x + 8; k++) AffinePixel(src, s, ax[k] + by + a[2], dx[k] + ey + a[5], resample, fill, out + k * c);
     }
+#endif
+    for (; x < s.w; x++) AffinePixel(src, s, ax[x] + by + a[2], dx[x] + ey + a[5], resample, fill, out + x * c);
   }
 }
 
