@@ -441,6 +441,36 @@ def test_timms_loader_mixes_normalized_batches_whose_targets_follow_the_pixels(m
     _check_mixed_batches(load_benchmark("timm_loader").timm_stream(data, _small_settings(), device="cpu"))
 
 
+@pytest.mark.skipif(TIMM_MISSING is not None, reason=f"timm's loader cannot run here: {TIMM_MISSING}")
+def test_timms_heavy_loader_adds_randaugment_in_the_workers_and_pixel_erasing_after_normalizing(make_image_folder):
+    data = _flat_colour_data(make_image_folder)
+    loader = load_benchmark("timm_loader").timm_loader(data, _small_settings(), device="cpu", recipe="heavy")
+    transforms = loader.loader.dataset.transform.transforms
+    assert [type(t).__name__ for t in transforms] == [
+        "RandomResizedCropAndInterpolation", "RandomHorizontalFlip", "RandAugment", "MaybePILToTensor"]
+    assert transforms[2].num_layers == 2
+    assert {(op.magnitude, op.magnitude_std, op.prob) for op in transforms[2].ops} == {(9, 0.5, 0.5)}
+    assert "SolarizeIncreasing" in {op.name for op in transforms[2].ops}  # inc1
+    erasing = loader.random_erasing  # PrefetchLoader's, on the normalized batch
+    assert (erasing.probability, erasing.mode, erasing.max_count, erasing.per_pixel) == (0.25, "pixel", 1, True)
+
+
+@pytest.mark.skipif(not load_benchmark("baseline").torchvision_available(), reason="torchvision does not import here")
+def test_torchvisions_heavy_recipe_augments_the_pil_image_and_erases_after_normalizing(make_image_folder):
+    baseline = load_benchmark("baseline")
+    data = _flat_colour_data(make_image_folder)
+    dataset, _ = baseline.dataloader_parts(data, _small_settings(), backend="torchvision", recipe="heavy")
+    transforms = dataset.transform.transforms
+    assert [type(t).__name__ for t in transforms] == [
+        "RandomResizedCrop", "RandomHorizontalFlip", "RandAugment", "PILToTensor", "ToDtype", "Normalize",
+        "RandomErasing"]
+    assert (transforms[2].num_ops, transforms[2].magnitude, transforms[2].interpolation.value) == (2, 9, "bilinear")
+    assert transforms[-1].p == 0.25
+    light, _ = baseline.dataloader_parts(data, _small_settings(), backend="torchvision")
+    assert [type(t).__name__ for t in light.transform.transforms] == [
+        "RandomResizedCrop", "RandomHorizontalFlip", "PILToTensor", "ToDtype", "Normalize"]
+
+
 @pytest.mark.skipif(SPDL_MISSING is not None, reason=f"SPDL cannot run here: {SPDL_MISSING}")
 @pytest.mark.parametrize("backend", ["pillow", "torchvision"])
 def test_spdl_pipeline_mixes_normalized_batches_whose_targets_follow_the_pixels(make_image_folder, backend):
