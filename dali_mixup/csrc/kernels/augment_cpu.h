@@ -51,25 +51,65 @@ inline double Round15(double v) {
 // Pillow's point(): LUT entries clipped to uint8.
 inline uint8_t Clip8(double v) { return static_cast<uint8_t>(v <= 0 ? 0 : v < 256 ? v : 255); }
 
-// Image.blend(in1, in2, alpha) for one value: Blend.c in float, truncated and clipped.
+// Clipped to [0, 255] and truncated, as Blend.c and Filter.c's clip8 store; branch-free, so
+// that the loops vectorize.
+inline uint8_t Sat8(float v) { return static_cast<uint8_t>(static_cast<int>(std::min(std::max(v, 0.0f), 255.0f))); }
+
+// Image.blend(in1, in2, alpha) for one value: Blend.c in float.
 inline uint8_t Blend(int in1, int in2, float alpha) {
-  const float v = static_cast<float>(in1) + alpha * static_cast<float>(in2 - in1);
-  return v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<uint8_t>(v);
+  return Sat8(static_cast<float>(in1) + alpha * static_cast<float>(in2 - in1));
 }
 
 // Pillow's RGB -> L.
 inline int Luma(const uint8_t *rgb) { return (rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16; }
+
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+// 64 lookups in a 256-entry table held in four registers (VBMI's two-table byte permute).
+inline __m512i Lookup(__m512i idx, const __m512i *t) {
+  const __m512i lo = _mm512_permutex2var_epi8(t[0], idx, t[1]), hi = _mm512_permutex2var_epi8(t[2], idx, t[3]);
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+// The bytes of band `band` of 3 in the 64-byte chunk `chunk` of a 192-byte block.
+inline __mmask64 BandMask(int chunk, int band) {
+  __mmask64 m = 0;
+  for (int p = 0; p < 64; p++)
+    if ((64 * chunk + p) % 3 == band) m |= __mmask64{1} << p;
+  return m;
+}
+
+// Whole 192-byte blocks through the band's LUTs (one LUT: bands == 1); returns the bytes done.
+inline int64_t LutBlocks(const uint8_t *src, uint8_t *dst, int64_t n, const Lut *luts, int bands) {
+  __m512i t[3][4];
+  for (int b = 0; b < bands; b++)
+    for (int k = 0; k < 4; k++) t[b][k] = _mm512_loadu_si512(luts[b].data() + 64 * k);
+  __mmask64 masks[3][3];
+  for (int chunk = 0; chunk < 3; chunk++)
+    for (int b = 0; b < 3; b++) masks[chunk][b] = BandMask(chunk, b);
+  int64_t i = 0;
+  for (; i + 192 <= n; i += 192)
+    for (int chunk = 0; chunk < 3; chunk++) {
+      const __m512i idx = _mm512_loadu_si512(src + i + 64 * chunk);
+      __m512i r = Lookup(idx, t[0]);
+      for (int b = 1; b < bands; b++) r = _mm512_mask_blend_epi8(masks[chunk][b], r, Lookup(idx, t[b]));
+      _mm512_storeu_si512(dst + i + 64 * chunk, r);
+    }
+  return i;
+}
+#else
+inline int64_t LutBlocks(const uint8_t *, uint8_t *, int64_t, const Lut *, int) { return 0; }
+#endif
 
 // One LUT per band (luts[0] for every band when shared).
 inline void ApplyLuts(const uint8_t *src, uint8_t *dst, const Shape &s, const Lut *luts, bool shared) {
   const int64_t n = s.Bytes();
   if (shared || s.c == 1) {
     const uint8_t *lut = luts[0].data();
-    for (int64_t i = 0; i < n; i++) dst[i] = lut[src[i]];
+    for (int64_t i = LutBlocks(src, dst, n, luts, 1); i < n; i++) dst[i] = lut[src[i]];
     return;
   }
   const uint8_t *l0 = luts[0].data(), *l1 = luts[1].data(), *l2 = luts[2].data();
-  for (int64_t i = 0; i < n; i += 3) {
+  for (int64_t i = LutBlocks(src, dst, n, luts, 3); i < n; i += 3) {
     dst[i] = l0[src[i]];
     dst[i + 1] = l1[src[i + 1]];
     dst[i + 2] = l2[src[i + 2]];
@@ -80,20 +120,26 @@ inline void ApplyLut(const uint8_t *src, uint8_t *dst, const Shape &s, const Lut
   ApplyLuts(src, dst, s, &lut, true);
 }
 
-// Per-band histograms (up to 3 bands); four partial tables break the store-to-load chains.
+// Per-band histograms (up to 3 bands); two tables per band, even and odd pixels, break the
+// store-to-load chains of runs of equal values.
 inline void Histograms(const uint8_t *src, const Shape &s, std::array<std::array<int64_t, 256>, 3> &hist) {
-  std::vector<uint32_t> part(4 * 3 * 256, 0);
+  std::vector<uint32_t> tables(6 * 256, 0);
+  uint32_t *t = tables.data();
   const int64_t pixels = static_cast<int64_t>(s.h) * s.w;
-  for (int64_t p = 0; p < pixels; p++) {
-    uint32_t *t = &part[(p & 3) * 3 * 256];
-    for (int b = 0; b < s.c; b++) t[b * 256 + src[p * s.c + b]]++;
-  }
-  for (int b = 0; b < s.c; b++)
-    for (int v = 0; v < 256; v++) {
-      int64_t sum = 0;
-      for (int k = 0; k < 4; k++) sum += part[(k * 3 + b) * 256 + v];
-      hist[b][v] = sum;
+  int64_t p = 0;
+  if (s.c == 3) {
+    for (; p + 2 <= pixels; p += 2) {
+      const uint8_t *q = src + 3 * p;
+      t[q[0]]++, t[256 + q[1]]++, t[512 + q[2]]++;
+      t[768 + q[3]]++, t[1024 + q[4]]++, t[1280 + q[5]]++;
     }
+  } else {
+    for (; p + 2 <= pixels; p += 2) t[src[p]]++, t[768 + src[p + 1]]++;
+  }
+  for (; p < pixels; p++)
+    for (int b = 0; b < s.c; b++) t[256 * b + src[p * s.c + b]]++;
+  for (int b = 0; b < s.c; b++)
+    for (int v = 0; v < 256; v++) hist[b][v] = int64_t{t[256 * b + v]} + t[768 + 256 * b + v];
 }
 
 // ImageOps.autocontrast(cutoff=0) for one band.
@@ -184,11 +230,26 @@ inline void Color(const uint8_t *src, uint8_t *dst, const Shape &s, float alpha)
     const uint8_t *in = src + 3 * p;
     const float grey = static_cast<float>(Luma(in));
     for (int b = 0; b < 3; b++) {
-      const float v = grey + alpha * (static_cast<float>(in[b]) - grey);
-      dst[3 * p + b] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<uint8_t>(v);
+      dst[3 * p + b] = Sat8(grey + alpha * (static_cast<float>(in[b]) - grey));
     }
   }
 }
+
+#if defined(__AVX2__)
+inline __m256 Floats8(const uint8_t *p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p))));
+}
+
+inline __m256i Sat8x8(__m256 v) {
+  return _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f)));
+}
+
+// KERNEL1x3 of Filter.c on eight neighbouring values.
+inline __m256 Kernel3(const uint8_t *p, int step, __m256 k0, __m256 k1) {
+  return _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(Floats8(p - step), k0), _mm256_mul_ps(Floats8(p), k1)),
+                       _mm256_mul_ps(Floats8(p + step), k0));
+}
+#endif
 
 // ImageEnhance.Sharpness: blend with ImageFilter.SMOOTH (Filter.c's 3x3 float kernel; the
 // border rows and columns, and images under 3x3, keep their pixels, so blend to themselves).
@@ -201,16 +262,26 @@ inline void Sharpness(const uint8_t *src, uint8_t *dst, const Shape &s, float al
   for (int y = 1; y < s.h - 1; y++) {
     const uint8_t *up = src + (y - 1) * stride, *mid = src + y * stride, *down = src + (y + 1) * stride;
     uint8_t *out = dst + y * stride;
-    for (int64_t j = c; j < stride - c; j++) {
+    int64_t j = c;
+#if defined(__AVX2__)
+    const __m256 vk = _mm256_set1_ps(k), vk5 = _mm256_set1_ps(k5), va = _mm256_set1_ps(alpha);
+    for (; j + 8 + c <= stride; j += 8) {
+      __m256 ss = _mm256_add_ps(_mm256_set1_ps(0.5f), Kernel3(down + j, c, vk, vk));
+      ss = _mm256_add_ps(ss, Kernel3(mid + j, c, vk, vk5));
+      ss = _mm256_add_ps(ss, Kernel3(up + j, c, vk, vk));
+      const __m256 smooth = _mm256_cvtepi32_ps(Sat8x8(ss));
+      const __m256i v = Sat8x8(_mm256_add_ps(smooth, _mm256_mul_ps(va, _mm256_sub_ps(Floats8(mid + j), smooth))));
+      const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i *>(out + j), _mm_packus_epi16(words, words));
+    }
+#endif
+    for (; j < stride - c; j++) {
       float ss = 0.5f;  // Filter.c's rounding offset, its order: the row below first
       ss += static_cast<float>(down[j - c]) * k + static_cast<float>(down[j]) * k + static_cast<float>(down[j + c]) * k;
       ss += static_cast<float>(mid[j - c]) * k + static_cast<float>(mid[j]) * k5 + static_cast<float>(mid[j + c]) * k;
       ss += static_cast<float>(up[j - c]) * k + static_cast<float>(up[j]) * k + static_cast<float>(up[j + c]) * k;
-      ss = ss < 0.0f ? 0.0f : ss;
-      ss = ss > 255.0f ? 255.0f : ss;
-      const float smooth = static_cast<float>(static_cast<int>(ss));
-      const float v = smooth + alpha * (static_cast<float>(mid[j]) - smooth);
-      out[j] = v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<uint8_t>(v);
+      const float smooth = Sat8(ss);
+      out[j] = Sat8(smooth + alpha * (static_cast<float>(mid[j]) - smooth));
     }
   }
 }
