@@ -106,7 +106,7 @@ from benchmarks.report import build_report, describe_machine, write_outputs
 from benchmarks.spdl_loader import spdl_missing, spdl_stream
 from benchmarks.synthetic import SyntheticSpec, default_cache_dir, ensure_dataset
 from benchmarks.timing import Progress, check_fair, settle_batches, time_rounds
-from benchmarks.timm_loader import timm_missing, timm_stream
+from benchmarks.timm_loader import timm_missing, timm_stream, zero_bits_refused
 from pipelines import image_folder
 
 FULL = dict(batch_size=128, warmup=8, batches=24, repeats=7, max_other_share=QUIET_SHARE, patience=600.0)
@@ -205,7 +205,8 @@ def timm_contender(data: DataInfo, settings: Settings, *, gpu: bool, recipe: str
     return Contender("timm-loader", 6, "timm's loader as its train.py builds it: create_loader with RandAugment and "
                      "random erasing, FastCollateMixup in the workers' collate (uint8), PrefetchLoader normalizing "
                      f"and erasing on the {device.upper()}", stream,
-                     options=f"create_loader({arguments(augment_options(recipe))}) + FastCollateMixup({MIX_ARGUMENTS})")
+                     options=f"create_loader({arguments(augment_options(recipe))}) + FastCollateMixup({MIX_ARGUMENTS})"
+                             + ("; posterize to 0 bits gives black, as with Pillow 12" if zero_bits_refused() else ""))
 
 
 def optional_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> tuple[

@@ -3,7 +3,12 @@
 folder, ``create_loader`` with ``FastCollateMixup`` as the ``collate_fn`` (the workers decode,
 crop and flip with Pillow and mix uint8 batches as they collate them), and its ``PrefetchLoader``
 normalizing to float32 on the training device. The heavy recipe adds timm's RandAugment in the
-workers (on the PIL image) and its random erasing, which ``PrefetchLoader`` does after normalizing."""
+workers (on the PIL image) and its random erasing, which ``PrefetchLoader`` does after normalizing.
+
+timm's RandAugment asks Pillow to posterize to 0 bits (``PosterizeIncreasing`` at magnitude 10,
+which ``mstd0.5`` noise reaches in about 2% of its draws): Pillow up to 12 returns a black image,
+Pillow 13 raises. Where it raises, the heavy recipe's posterize returns the black image, as timm
+runs with Pillow 12, so that contender 6 runs its recipe unchanged."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from benchmarks.recipe import (HFLIP, RATIO, SCALE, Batch, DataInfo, Settings, a
 from pipelines import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
+    from PIL import Image
     from timm.data import FastCollateMixup
 
     from dali_mixup import MixConfig
@@ -32,6 +38,37 @@ def timm_missing() -> str | None:
     except Exception as error:  # a torchvision built for another torch fails with various errors
         return f"timm does not import here ({first_line(error)})"
     return None
+
+
+def zero_bits_refused() -> bool:
+    """Whether this Pillow refuses to posterize to 0 bits (Pillow 13 does; earlier ones return black)."""
+    from PIL import Image, ImageOps
+
+    try:
+        ImageOps.posterize(Image.new("L", (1, 1)), 0)
+    except ValueError:
+        return True
+    return False
+
+
+def posterize_as_pillow_12(img: Image.Image, bits_to_keep: int, **kwargs: object) -> Image.Image:
+    """timm's posterize, with 0 bits giving the black image that Pillow up to 12 gives."""
+    from timm.data import auto_augment
+
+    if bits_to_keep <= 0:
+        return img.point(lambda _: 0)
+    return auto_augment.posterize(img, bits_to_keep, **kwargs)
+
+
+def keep_zero_bit_posterize() -> None:
+    """Where Pillow refuses 0 bits, give timm's RandAugment operations ``posterize_as_pillow_12``
+    (its operations take their function from ``NAME_TO_OP`` when they are built)."""
+    from timm.data import auto_augment
+
+    if zero_bits_refused():
+        for name, function in auto_augment.NAME_TO_OP.items():
+            if function is auto_augment.posterize:
+                auto_augment.NAME_TO_OP[name] = posterize_as_pillow_12
 
 
 def fast_collate_mixup(config: MixConfig) -> FastCollateMixup:
@@ -52,6 +89,7 @@ def timm_loader(data: DataInfo, settings: Settings, *, device: str, recipe: str 
     set far larger than a run."""
     from timm.data import create_dataset, create_loader
 
+    keep_zero_bit_posterize()
     dataset = create_dataset("", root=str(data.root), split="train", is_training=True)
     augment = {"re_prob": 0.0, "color_jitter": None, "auto_augment": None, "interpolation": "bilinear",
                **augment_options(recipe)}

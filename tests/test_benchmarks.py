@@ -365,7 +365,9 @@ def test_heavy_run_times_ours_on_both_recipes_beside_torchvisions_and_timms_load
                           "interpolation=BILINEAR), PILToTensor(), ToDtype(float32, scale=True), Normalize(), "
                           "RandomErasing(0.25) + RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0)]) in the collate_fn",
         "timm-loader": "create_loader(auto_augment='rand-m9-mstd0.5-inc1', re_prob=0.25, re_mode='pixel', re_count=1, "
-                       "color_jitter=None, interpolation='bilinear') + FastCollateMixup(mixup_alpha=0.8, cutmix_alpha=1.0)",
+                       "color_jitter=None, interpolation='bilinear') + FastCollateMixup(mixup_alpha=0.8, cutmix_alpha=1.0)"
+                       + ("; posterize to 0 bits gives black, as with Pillow 12"
+                          if load_benchmark("timm_loader").zero_bits_refused() else ""),
     }
 
 
@@ -453,6 +455,23 @@ def test_timms_heavy_loader_adds_randaugment_in_the_workers_and_pixel_erasing_af
     assert "SolarizeIncreasing" in {op.name for op in transforms[2].ops}  # inc1
     erasing = loader.random_erasing  # PrefetchLoader's, on the normalized batch
     assert (erasing.probability, erasing.mode, erasing.max_count, erasing.per_pixel) == (0.25, "pixel", 1, True)
+
+
+@pytest.mark.skipif(TIMM_MISSING is not None, reason=f"timm's loader cannot run here: {TIMM_MISSING}")
+def test_timms_posterize_to_0_bits_gives_black_whatever_pillow_says(monkeypatch):
+    from PIL import ImageOps
+    from timm.data import auto_augment
+
+    timm_loader = load_benchmark("timm_loader")
+    monkeypatch.setattr(auto_augment, "NAME_TO_OP", dict(auto_augment.NAME_TO_OP))  # restored after the test
+    timm_loader.keep_zero_bit_posterize()
+    posterize = auto_augment.NAME_TO_OP["PosterizeIncreasing"]
+    assert posterize is (timm_loader.posterize_as_pillow_12 if timm_loader.zero_bits_refused()
+                         else auto_augment.posterize)
+    image = Image.fromarray(np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3) * 3)
+    assert not np.asarray(posterize(image, 0)).any()
+    assert np.array_equal(np.asarray(posterize(image, 2)), np.asarray(ImageOps.posterize(image, 2)))
+    assert posterize(image, 8) is image
 
 
 @pytest.mark.skipif(not load_benchmark("baseline").torchvision_available(), reason="torchvision does not import here")
