@@ -405,46 +405,77 @@ inline void BicubicAt(const uint8_t *src, const Shape &s, double xin, double yin
 }
 
 #if defined(__AVX2__)
-// Eight lanes of int32 as two vectors of four doubles (exact).
-inline void ToDoubles(__m256i v, __m256d &lo, __m256d &hi) {
-  lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
-  hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
+// Eight doubles: one AVX-512 register or two AVX2 ones, IEEE operations lane by lane either way,
+// so that each lane computes what the scalar code does.
+struct D8 {
+#if defined(__AVX512F__)
+  __m512d v;
+#else
+  __m256d lo, hi;
+#endif
+};
+
+#if defined(__AVX512F__)
+inline D8 Set8(double x) { return {_mm512_set1_pd(x)}; }
+inline D8 Load8(const double *p) { return {_mm512_loadu_pd(p)}; }
+inline D8 operator+(D8 a, D8 b) { return {_mm512_add_pd(a.v, b.v)}; }
+inline D8 operator-(D8 a, D8 b) { return {_mm512_sub_pd(a.v, b.v)}; }
+inline D8 operator*(D8 a, D8 b) { return {_mm512_mul_pd(a.v, b.v)}; }
+inline D8 Floor(D8 a) { return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
+inline D8 Clip255(D8 a) { return {_mm512_min_pd(_mm512_max_pd(a.v, _mm512_setzero_pd()), _mm512_set1_pd(255.0))}; }
+inline D8 FromInts(__m256i v) { return {_mm512_cvtepi32_pd(v)}; }
+inline __m256i Truncate(D8 a) { return _mm512_cvttpd_epi32(a.v); }
+// Lanes with lo <= a < hi, as a bit mask.
+inline int Within(D8 a, double lo, double hi) {
+  return _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(lo), _CMP_GE_OQ) & _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(hi), _CMP_LT_OQ);
 }
+#else
+inline D8 Set8(double x) { return {_mm256_set1_pd(x), _mm256_set1_pd(x)}; }
+inline D8 Load8(const double *p) { return {_mm256_loadu_pd(p), _mm256_loadu_pd(p + 4)}; }
+inline D8 operator+(D8 a, D8 b) { return {_mm256_add_pd(a.lo, b.lo), _mm256_add_pd(a.hi, b.hi)}; }
+inline D8 operator-(D8 a, D8 b) { return {_mm256_sub_pd(a.lo, b.lo), _mm256_sub_pd(a.hi, b.hi)}; }
+inline D8 operator*(D8 a, D8 b) { return {_mm256_mul_pd(a.lo, b.lo), _mm256_mul_pd(a.hi, b.hi)}; }
+inline D8 Floor(D8 a) { return {_mm256_floor_pd(a.lo), _mm256_floor_pd(a.hi)}; }
+inline D8 Clip255(D8 a) {
+  const __m256d zero = _mm256_setzero_pd(), top = _mm256_set1_pd(255.0);
+  return {_mm256_min_pd(_mm256_max_pd(a.lo, zero), top), _mm256_min_pd(_mm256_max_pd(a.hi, zero), top)};
+}
+inline D8 FromInts(__m256i v) {
+  return {_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1))};
+}
+inline __m256i Truncate(D8 a) { return _mm256_set_m128i(_mm256_cvttpd_epi32(a.hi), _mm256_cvttpd_epi32(a.lo)); }
+inline int Within(D8 a, double lo, double hi) {
+  const __m256d l = _mm256_set1_pd(lo), h = _mm256_set1_pd(hi);
+  auto half = [&](__m256d v) {
+    return _mm256_movemask_pd(_mm256_and_pd(_mm256_cmp_pd(v, l, _CMP_GE_OQ), _mm256_cmp_pd(v, h, _CMP_LT_OQ)));
+  };
+  return half(a.lo) | half(a.hi) << 4;
+}
+#endif
 
 inline __m256i Clamp(__m256i v, __m256i hi) { return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), hi); }
 
-// Geometry.c's bicubic BICUBIC on ints (p's exact in int32, then double as there).
-inline __m256d CubicInts(__m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256d d, bool hi_half) {
+// Geometry.c's BICUBIC on ints: its p's exact in int32, then the polynomial in double as there.
+inline D8 CubicInts(__m256i v1, __m256i v2, __m256i v3, __m256i v4, D8 d) {
   const __m256i p2 = _mm256_sub_epi32(v3, v1);
   const __m256i p3 = _mm256_sub_epi32(_mm256_add_epi32(_mm256_slli_epi32(_mm256_sub_epi32(v1, v2), 1), v3), v4);
   const __m256i p4 = _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(v2, v1), v3), v4);
-  auto half = [hi_half](__m256i v) {
-    return _mm256_cvtepi32_pd(hi_half ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v));
-  };
-  const __m256d t = _mm256_add_pd(half(p3), _mm256_mul_pd(d, half(p4)));
-  return _mm256_add_pd(half(v2), _mm256_mul_pd(d, _mm256_add_pd(half(p2), _mm256_mul_pd(d, t))));
+  return FromInts(v2) + d * (FromInts(p2) + d * (FromInts(p3) + d * FromInts(p4)));
 }
 
 // The same on doubles, in Geometry.c's order of operations.
-inline __m256d CubicDoubles(__m256d v1, __m256d v2, __m256d v3, __m256d v4, __m256d d) {
-  const __m256d zero = _mm256_setzero_pd();
-  const __m256d p2 = _mm256_add_pd(_mm256_sub_pd(zero, v1), v3);
-  const __m256d p3 = _mm256_sub_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(2.0), _mm256_sub_pd(v1, v2)), v3), v4);
-  const __m256d p4 = _mm256_add_pd(_mm256_sub_pd(_mm256_add_pd(_mm256_sub_pd(zero, v1), v2), v3), v4);
-  return _mm256_add_pd(v2, _mm256_mul_pd(d, _mm256_add_pd(p2, _mm256_mul_pd(d, _mm256_add_pd(p3, _mm256_mul_pd(d, p4))))));
+inline D8 CubicDoubles(D8 v1, D8 v2, D8 v3, D8 v4, D8 d) {
+  const D8 zero = Set8(0.0);
+  const D8 p2 = (zero - v1) + v3, p3 = ((Set8(2.0) * (v1 - v2)) + v3) - v4, p4 = (((zero - v1) + v2) - v3) + v4;
+  return v2 + d * (p2 + d * (p3 + d * p4));
 }
 
 // Eight output pixels whose centres all map inside the source, from their source coordinates
 // (already shifted by -0.5), as BilinearAt / BicubicAt compute them, lane by lane. Returns false
 // (nothing written) where a 4-byte gather would read past the image: the caller does those.
-inline bool AffineLanes(const uint8_t *src, const Shape &s, __m256d xlo, __m256d xhi, __m256d ylo, __m256d yhi,
-                        Resample resample, uint8_t *out) {
-  const __m256d fxlo = _mm256_floor_pd(xlo), fxhi = _mm256_floor_pd(xhi);
-  const __m256d fylo = _mm256_floor_pd(ylo), fyhi = _mm256_floor_pd(yhi);
-  const __m256d dxlo = _mm256_sub_pd(xlo, fxlo), dxhi = _mm256_sub_pd(xhi, fxhi);
-  const __m256d dylo = _mm256_sub_pd(ylo, fylo), dyhi = _mm256_sub_pd(yhi, fyhi);
-  const __m256i ix = _mm256_set_m128i(_mm256_cvttpd_epi32(fxhi), _mm256_cvttpd_epi32(fxlo));
-  const __m256i iy = _mm256_set_m128i(_mm256_cvttpd_epi32(fyhi), _mm256_cvttpd_epi32(fylo));
+inline bool AffineLanes(const uint8_t *src, const Shape &s, D8 xin, D8 yin, Resample resample, uint8_t *out) {
+  const D8 fx = Floor(xin), fy = Floor(yin), dx = xin - fx, dy = yin - fy;
+  const __m256i ix = Truncate(fx), iy = Truncate(fy);
   const bool cubic = resample == Resample::kBicubic;
   const int taps = cubic ? 4 : 2, first = cubic ? -1 : 0;
   const __m256i wmax = _mm256_set1_epi32(s.w - 1), hmax = _mm256_set1_epi32(s.h - 1);
@@ -468,25 +499,17 @@ inline bool AffineLanes(const uint8_t *src, const Shape &s, __m256d xlo, __m256d
     __m256i v[4][4];
     for (int r = 0; r < taps; r++)
       for (int k = 0; k < taps; k++) v[r][k] = _mm256_and_si256(_mm256_srli_epi32(g[r][k], 8 * b), byte);
-    __m256d res[2];
-    for (int half = 0; half < 2; half++) {
-      const __m256d dx = half ? dxhi : dxlo, dy = half ? dyhi : dylo;
-      if (cubic) {
-        __m256d h[4];
-        for (int r = 0; r < 4; r++) h[r] = CubicInts(v[r][0], v[r][1], v[r][2], v[r][3], dx, half);
-        const __m256d t = CubicDoubles(h[0], h[1], h[2], h[3], dy);
-        res[half] = _mm256_min_pd(_mm256_max_pd(t, _mm256_setzero_pd()), _mm256_set1_pd(255.0));
-      } else {
-        __m256d a0, a1, b0, b1, d0, d1, e0, e1;
-        ToDoubles(v[0][0], a0, a1), ToDoubles(_mm256_sub_epi32(v[0][1], v[0][0]), d0, d1);
-        ToDoubles(v[1][0], b0, b1), ToDoubles(_mm256_sub_epi32(v[1][1], v[1][0]), e0, e1);
-        const __m256d v1 = _mm256_add_pd(half ? a1 : a0, _mm256_mul_pd(half ? d1 : d0, dx));
-        const __m256d v2 = _mm256_add_pd(half ? b1 : b0, _mm256_mul_pd(half ? e1 : e0, dx));
-        res[half] = _mm256_add_pd(v1, _mm256_mul_pd(_mm256_sub_pd(v2, v1), dy));
-      }
+    D8 res;
+    if (cubic) {
+      D8 h[4];
+      for (int r = 0; r < 4; r++) h[r] = CubicInts(v[r][0], v[r][1], v[r][2], v[r][3], dx);
+      res = Clip255(CubicDoubles(h[0], h[1], h[2], h[3], dy));
+    } else {
+      const D8 v1 = FromInts(v[0][0]) + FromInts(_mm256_sub_epi32(v[0][1], v[0][0])) * dx;
+      const D8 v2 = FromInts(v[1][0]) + FromInts(_mm256_sub_epi32(v[1][1], v[1][0])) * dx;
+      res = v1 + (v2 - v1) * dy;
     }
-    _mm256_store_si256(reinterpret_cast<__m256i *>(result[b]),
-                       _mm256_set_m128i(_mm256_cvttpd_epi32(res[1]), _mm256_cvttpd_epi32(res[0])));
+    _mm256_store_si256(reinterpret_cast<__m256i *>(result[b]), Truncate(res));
   }
   for (int lane = 0; lane < 8; lane++)
     for (int b = 0; b < s.c; b++) out[lane * s.c + b] = static_cast<uint8_t>(result[b][lane]);
@@ -512,36 +535,21 @@ inline void AffinePixel(const uint8_t *src, const Shape &s, double xin, double y
 inline void Affine(const uint8_t *src, uint8_t *dst, const Shape &s, const double *a, Resample resample,
                    const uint8_t *fill, Scratch &scratch) {
   auto &ax = scratch.col_x, &dx = scratch.col_y;
-  ax.resize(s.w + 8), dx.resize(s.w + 8);
+  ax.resize(s.w), dx.resize(s.w);
   for (int x = 0; x < s.w; x++) ax[x] = a[0] * (x + 0.5), dx[x] = a[3] * (x + 0.5);
   const int c = s.c;
 #if defined(__AVX2__)
   const bool lanes = s.Bytes() < (int64_t{1} << 31) - 16;  // int32 gather offsets
-  const __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
-  const __m256d w = _mm256_set1_pd(s.w), h = _mm256_set1_pd(s.h);
-  const __m256d a2 = _mm256_set1_pd(a[2]), a5 = _mm256_set1_pd(a[5]);
 #endif
   for (int y = 0; y < s.h; y++) {
     const double by = a[1] * (y + 0.5), ey = a[4] * (y + 0.5);
     uint8_t *out = dst + static_cast<int64_t>(y) * s.w * c;
     int x = 0;
 #if defined(__AVX2__)
-    const __m256d vby = _mm256_set1_pd(by), vey = _mm256_set1_pd(ey);
     for (; lanes && x + 8 <= s.w; x += 8) {
-      __m256d xin[2], yin[2];
-      int inside = 0xff;
-      for (int k = 0; k < 2; k++) {
-        xin[k] = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(&ax[x + 4 * k]), vby), a2);
-        yin[k] = _mm256_add_pd(_mm256_add_pd(_mm256_loadu_pd(&dx[x + 4 * k]), vey), a5);
-        const __m256d in = _mm256_and_pd(
-            _mm256_and_pd(_mm256_cmp_pd(xin[k], zero, _CMP_GE_OQ), _mm256_cmp_pd(xin[k], w, _CMP_LT_OQ)),
-            _mm256_and_pd(_mm256_cmp_pd(yin[k], zero, _CMP_GE_OQ), _mm256_cmp_pd(yin[k], h, _CMP_LT_OQ)));
-        inside &= ~(0xf << (4 * k)) | (_mm256_movemask_pd(in) << (4 * k));
-      }
-      if (inside == 0xff &&
-          AffineLanes(src, s, _mm256_sub_pd(xin[0], half), _mm256_sub_pd(xin[1], half), _mm256_sub_pd(yin[0], half),
-                      _mm256_sub_pd(yin[1], half), resample, out + x * c))
-        continue;
+      const D8 xin = (Load8(&ax[x]) + Set8(by)) + Set8(a[2]), yin = (Load8(&dx[x]) + Set8(ey)) + Set8(a[5]);
+      const bool inside = (Within(xin, 0.0, s.w) & Within(yin, 0.0, s.h)) == 0xff;
+      if (inside && AffineLanes(src, s, xin - Set8(0.5), yin - Set8(0.5), resample, out + x * c)) continue;
       for (int k = x; k < x + 8; k++) AffinePixel(src, s, ax[k] + by + a[2], dx[k] + ey + a[5], resample, fill, out + k * c);
     }
 #endif
