@@ -336,3 +336,56 @@ def test_gpu_graphs_are_well_formed_without_a_gpu(kind, samples):
     for pipe in pipes:
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             pipe.build()
+
+
+# ------------------------------------------------------------------ the training recipe on the GPU
+
+
+@on_gpu
+@pytest.mark.parametrize("mode", [0, 1, 2], ids=["const", "rand", "pixel"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("layout", ["HWC", "CHW"])
+def test_erasing_on_the_gpu_is_the_cpus(mode, dtype, layout) -> None:
+    """The same draws give the same boxes and fills on both devices: exact for "const" and
+    "rand"'s boxes, the noise within float32 rounding of the device's log/sin/cos."""
+    rng = np.random.default_rng(3)
+    sizes = [(1, 1), (13, 17), (64, 48), (5, 200), (224, 224), (31, 9)]
+    images = [rng.normal(size=(h, w, 3) if layout == "HWC" else (3, h, w)).astype(dtype) for h, w in sizes]
+
+    @pipeline_def(batch_size=len(images), num_threads=2, device_id=0, seed=11)
+    def pipe():
+        x = fn.external_source(source=lambda: images, batch=True, layout=layout)
+        count = fn.random.uniform(values=[0.0, 1.0, 2.0, 3.0], dtype=types.INT32)
+        draws = fn.random.uniform(range=[0.0, 1.0], shape=[3, 10, 4])
+        key = fn.random.uniform(range=[0, 32767], dtype=types.INT32)
+        cpu = fn.dali_mixup_erase(x, count, draws, key, layout=layout, mode=mode)
+        gpu = fn.dali_mixup_erase(x.gpu(), count, draws, key, layout=layout, mode=mode, device="gpu")
+        return cpu, gpu
+
+    p = pipe()
+    p.build()
+    for _ in range(3):
+        cpu, gpu = p.run()
+        for i in range(len(images)):
+            want, got = np.array(cpu[i]), np.array(gpu.as_cpu()[i])
+            assert want.dtype == got.dtype == dtype and want.shape == got.shape
+            np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32), rtol=1e-3, atol=1e-3)
+            assert np.array_equal(got == images[i], want == images[i])  # the same pixels erased
+
+
+@on_gpu
+def test_heavy_recipe_on_the_gpu(make_image_folder) -> None:
+    """RandAugment (ours, on the CPU), then mixing and erasing on the GPU: CUDA batches of the
+    right shape, the same for the same seed."""
+    needs_cuda_torch()
+    data = make_image_folder([6, 6], size=(40, 52))
+
+    def first() -> tuple[torch.Tensor, torch.Tensor]:
+        spec = train_pipeline(data, batch_size=4, image_size=24, device="gpu", seed=4, mix=BOTH,
+                              auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.5, re_mode="pixel")
+        return next(iter(DALILoader(spec)))
+
+    images, targets = first()
+    assert images.is_cuda and images.shape == (4, 3, 24, 24) and targets.shape == (4, BOTH.num_classes)
+    again, _ = first()
+    assert torch.equal(images, again)
