@@ -13,6 +13,7 @@ measured on these images: bilinear exact on every pixel, bicubic within 1 level 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 from nvidia.dali import fn, pipeline_def, types
 from PIL import Image, ImageEnhance, ImageOps
 
-from _pillow import photo
+from _pillow import photo as _make_photo
 from dali_mixup import MixInputError, native, translate_errors
 from dali_mixup.augment_ops import Op, apply_ops
 from test_kernels import _cpu_flags
@@ -33,6 +34,14 @@ pytestmark = pytest.mark.skipif(not native.available("cpu"), reason="the CPU ope
 BILINEAR, BICUBIC = Image.Resampling.BILINEAR, Image.Resampling.BICUBIC
 FILL = (128, 128, 128)
 TRANSLATE_CONST, TRANSLATE_PCT = 100, 0.45
+
+
+@functools.cache
+def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """_pillow's photo-like image, made once (it takes a while); read-only, as shared."""
+    image = _make_photo(height, width, seed)
+    image.flags.writeable = False
+    return image
 
 
 def _constant(batch):
