@@ -212,11 +212,11 @@ def timm_contender(data: DataInfo, settings: Settings, *, gpu: bool, recipe: str
 def optional_contenders(data: DataInfo, settings: Settings, *, backend: str, gpu: bool) -> tuple[
         list[Contender], list[Skipped]]:
     """Contenders 6 and 7 where their libraries load here; why not, for each one that cannot run."""
-    recipe = "torchvision" if backend == "torchvision" else "Pillow + torch"
+    library = "torchvision" if backend == "torchvision" else "Pillow + torch"
     return runnable([
         (timm_contender(data, settings, gpu=gpu), timm_missing),
         (Contender("spdl-pipeline", 7, "SPDL thread-pool pipeline: FFmpeg decoding, crop, resize and flip, "
-                   f"then normalization and {recipe} mixing in torch, on the CPU",
+                   f"then normalization and {library} mixing in torch, on the CPU",
                    lambda: spdl_stream(data, settings, backend=backend)), spdl_missing),
     ])
 

@@ -180,6 +180,34 @@ def test_quick_run_describes_the_machine_and_draws_the_chart(quick_run, monkeypa
         assert len(chart.convert("L").getcolors(maxcolors=100_000) or []) > 2  # not blank
 
 
+@pytest.mark.slow
+def test_quick_heavy_run_times_ours_on_both_recipes_and_checks_the_heavy_targets(tmp_path):
+    out = tmp_path / "out"
+    done = _run("--quick", "--recipe", "heavy", "--out", str(out), "--cache", str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    report, markdown = json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
+    assert report["recipe"] == "heavy" and markdown in done.stdout and (out / "throughput.png").is_file()
+    torchvision = load_benchmark("baseline").torchvision_available()
+    optional = {3: ("dataloader-mix", None if torchvision else load_benchmark("throughput").NO_TORCHVISION),
+                6: ("timm-loader", TIMM_MISSING)}
+    assert [row["number"] for row in report["contenders"]] == [1, 2] + [n for n, (_, why) in optional.items()
+                                                                         if why is None]
+    assert [(s["number"], s["key"], s["reason"]) for s in report["skipped"]] == [
+        (n, key, why) for n, (key, why) in optional.items() if why is not None]
+    assert report["ceiling"]["key"] == "decode-only"
+    settings, classes = report["settings"], report["data"]["classes"]
+    for row in report["contenders"]:  # every one mixes: soft targets
+        assert row["output"]["images"]["shape"] == [settings["batch_size"], 3, settings["image_size"],
+                                                    settings["image_size"]]
+        assert row["output"]["targets"]["shape"] == [settings["batch_size"], classes]
+        assert f"- #{row['number']}: {row['options']}\n" in markdown
+    assert "auto_augment='rand-m9-mstd0.5-inc1', re_prob=0.25, re_mode='pixel'" in report["contenders"][0]["options"]
+    targets = {(t["numerator"], t["denominator"]): t for t in report["targets"]}
+    assert set(targets) == {("dali-mix", "dataloader-mix"), ("dali-mix", "dali-light")}
+    assert (targets["dali-mix", "dataloader-mix"]["ratio"] is None) == (not torchvision)
+    assert targets["dali-mix", "dali-light"]["minimum"] == 0.75 and targets["dali-mix", "dali-light"]["ratio"] > 0
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda tmp: tmp / "missing", "expected an existing directory"),
     (lambda tmp: tmp, "class folder(s) 'cats' contain no images"),
