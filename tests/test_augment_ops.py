@@ -268,7 +268,8 @@ def test_timms_own_ops_where_installed():
     hparams = dict(translate_const=TRANSLATE_CONST, translate_pct=TRANSLATE_PCT, img_mean=FILL)
     image = photo(75, 101, 4)
     cases = [(op, m * sign, flt) for op in TIMM_NAMES for m in (3, 9, 13) for sign in (1, -1)
-             for flt in (0, 1) if (sign == 1 or op in SIGNED) and (flt == 0 or op in GEOMETRIC)]
+             for flt in (0, 1) if (sign == 1 or op in SIGNED) and (flt == 0 or op in GEOMETRIC)
+             and not (op == Op.POSTERIZE_INCREASING and m > 10)]  # timm asks Pillow 13 for -1 bits: it refuses
     outs = run([image] * len(cases), [[c[0]] for c in cases], [[c[1]] for c in cases], [[c[2]] for c in cases])
     for (op, level, flt), out in zip(cases, outs):
         name = TIMM_NAMES[op]
