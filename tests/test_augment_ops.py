@@ -4,11 +4,12 @@ transcription of timm's level functions (and timm's own op functions where timm 
 on photo-like images of several sizes; raw codes incl. torchvision's hue; sequences; edge sizes;
 every bad input.
 
-Exactness: the point, histogram and blend ops (autocontrast, equalize, invert, posterize,
-solarize, solarize_add, color, contrast, brightness, sharpness, hue) are bit for bit. The
-geometric ones compute Pillow's coordinates bit for bit and sample in double as Geometry.c does;
-measured on these images: bilinear exact on every pixel, bicubic within 1 level on well under
-1% of pixels (the bound asserted: max 1, at most 2% of values differ).
+Exactness: every op is bit for bit Pillow 13's. The geometric ones (rotate, shear, translate,
+bilinear and bicubic) compute Pillow's coordinates and samples in the same double arithmetic;
+measured over all their codes, levels 0, +-5, +-9, 10, +-13 and random raw parameters on 224x224,
+61x97, 150x33 and 375x500 images: max difference 0, 0 of 5,965,032 values differ per named code.
+Against an older Pillow the geometric ops are held to the issue's bound instead (max 1 level,
+at most 2% of values).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 from nvidia.dali import fn, pipeline_def, types
 from PIL import Image, ImageEnhance, ImageOps
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.skipif(not native.available("cpu"), reason="the CPU ope
 
 BILINEAR, BICUBIC = Image.Resampling.BILINEAR, Image.Resampling.BICUBIC
 FILL = (128, 128, 128)
+PILLOW_13 = int(PIL.__version__.split(".")[0]) >= 13
 TRANSLATE_CONST, TRANSLATE_PCT = 100, 0.45
 
 
@@ -174,7 +177,7 @@ def reference(image: np.ndarray, ops, levels, filters) -> np.ndarray:
 def assert_matches(out: np.ndarray, ref: np.ndarray, geometric: bool, what: str) -> None:
     assert out.shape == ref.shape and out.dtype == np.uint8, what
     diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
-    if not geometric:
+    if not geometric or PILLOW_13:
         assert diff.max() == 0, f"{what}: {np.count_nonzero(diff)} values differ, max {diff.max()}"
         return
     assert diff.max() <= 1, f"{what}: max {diff.max()}"
@@ -305,8 +308,10 @@ def test_sequences_with_geometric_ops():
     filters = [[1, 0], [0, 0], [0, 0, 0]]
     for o, lv, fl, out in zip(ops, levels, filters, run([image] * 3, ops, levels, filters)):
         ref = reference(image, o, lv, fl)
-        diff = np.abs(out.astype(int) - ref)
-        assert np.count_nonzero(diff) <= 0.02 * diff.size, o  # a level off may move an equalize step
+        if PILLOW_13:
+            np.testing.assert_array_equal(out, ref, str(o))
+        else:  # a level off may move an equalize step
+            assert np.count_nonzero(out != ref) <= 0.02 * out.size, o
 
 
 def test_identity_and_empty_lists_copy():
