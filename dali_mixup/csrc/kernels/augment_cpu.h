@@ -308,9 +308,17 @@ inline void RgbToHsv(const uint8_t *in, uint8_t *out) {
     h = static_cast<float>(2.0 + rc - bc);
   else
     h = static_cast<float>(4.0 + gc - rc);
-  h = static_cast<float>(std::fmod(h / 6.0 + 1.0, 1.0));
+  // fmod(x, 1.0) for x = h / 6 + 1 in (0.8, 1.9): x - 1 is exact there, and no library call.
+  const double x = h / 6.0 + 1.0;
+  h = static_cast<float>(x >= 1.0 ? x - 1.0 : x);
   out[0] = ClipInt8(static_cast<int>(h * 255.0));
   out[1] = ClipInt8(static_cast<int>(sat * 255.0));
+}
+
+// C's round() (halves away from zero) for x >= 0, inline: x - floor(x) is exact.
+inline int RoundPositive(double x) {
+  const double r = std::floor(x);
+  return static_cast<int>(x - r >= 0.5 ? r + 1.0 : r);
 }
 
 // Convert.c's hsv2rgb.
@@ -323,9 +331,9 @@ inline void HsvToRgb(const uint8_t *in, uint8_t *out) {
   const int i = static_cast<int>(std::floor(static_cast<float>(h) * 6.0 / 255.0));
   const float f = static_cast<float>(static_cast<float>(h) * 6.0 / 255.0 - static_cast<float>(i));
   const float fs = static_cast<float>(static_cast<float>(s) / 255.0);
-  const uint8_t p = ClipInt8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs))));
-  const uint8_t q = ClipInt8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs * f))));
-  const uint8_t t = ClipInt8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs * (1.0 - f)))));
+  const uint8_t p = ClipInt8(RoundPositive(static_cast<float>(v) * (1.0 - fs)));
+  const uint8_t q = ClipInt8(RoundPositive(static_cast<float>(v) * (1.0 - fs * f)));
+  const uint8_t t = ClipInt8(RoundPositive(static_cast<float>(v) * (1.0 - fs * (1.0 - f))));
   const uint8_t rgb[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
   std::memcpy(out, rgb[i % 6], 3);
 }
