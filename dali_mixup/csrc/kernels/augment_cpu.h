@@ -424,15 +424,20 @@ struct D8 {
 };
 
 #if defined(__AVX512F__)
+// The zero-masked forms with every lane on: the same values, and GCC 12 does not warn about the
+// plain forms' undefined pass-through operand.
+inline constexpr __mmask8 kAll = 0xff;
 inline D8 Set8(double x) { return {_mm512_set1_pd(x)}; }
 inline D8 Load8(const double *p) { return {_mm512_loadu_pd(p)}; }
 inline D8 operator+(D8 a, D8 b) { return {_mm512_add_pd(a.v, b.v)}; }
 inline D8 operator-(D8 a, D8 b) { return {_mm512_sub_pd(a.v, b.v)}; }
 inline D8 operator*(D8 a, D8 b) { return {_mm512_mul_pd(a.v, b.v)}; }
-inline D8 Floor(D8 a) { return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
-inline D8 Clip255(D8 a) { return {_mm512_min_pd(_mm512_max_pd(a.v, _mm512_setzero_pd()), _mm512_set1_pd(255.0))}; }
-inline D8 FromInts(__m256i v) { return {_mm512_cvtepi32_pd(v)}; }
-inline __m256i Truncate(D8 a) { return _mm512_cvttpd_epi32(a.v); }
+inline D8 Floor(D8 a) { return {_mm512_maskz_roundscale_pd(kAll, a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
+inline D8 Clip255(D8 a) {
+  return {_mm512_maskz_min_pd(kAll, _mm512_maskz_max_pd(kAll, a.v, _mm512_setzero_pd()), _mm512_set1_pd(255.0))};
+}
+inline D8 FromInts(__m256i v) { return {_mm512_maskz_cvtepi32_pd(kAll, v)}; }
+inline __m256i Truncate(D8 a) { return _mm512_maskz_cvttpd_epi32(kAll, a.v); }
 // Lanes with lo <= a < hi, as a bit mask.
 inline int Within(D8 a, double lo, double hi) {
   return _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(lo), _CMP_GE_OQ) & _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(hi), _CMP_LT_OQ);
