@@ -35,8 +35,8 @@ enum class Resample : int { kBilinear = 0, kBicubic = 1 };
 
 // Buffers of one pool thread, reused from image to image.
 struct Scratch {
-  std::vector<uint8_t> ping, pong;
-  std::vector<double> col_x, col_y;
+  std::vector<uint8_t> ping, pong;   // between ops
+  std::vector<double> col_a0, col_a3;  // the affine matrix's a0 * x and a3 * x per column
 };
 
 using Lut = std::array<uint8_t, 256>;
@@ -547,7 +547,7 @@ inline void AffinePixel(const uint8_t *src, const Shape &s, double xin, double y
 // eight pixels at a time where all eight fall inside, the same arithmetic lane by lane.
 inline void Affine(const uint8_t *src, uint8_t *dst, const Shape &s, const double *a, Resample resample,
                    const uint8_t *fill, Scratch &scratch) {
-  auto &ax = scratch.col_x, &dx = scratch.col_y;
+  auto &ax = scratch.col_a0, &dx = scratch.col_a3;
   ax.resize(s.w), dx.resize(s.w);
   for (int x = 0; x < s.w; x++) ax[x] = a[0] * (x + 0.5), dx[x] = a[3] * (x + 0.5);
   const int c = s.c;
@@ -608,8 +608,9 @@ inline void ApplyOps(const uint8_t *src, uint8_t *dst, const Shape &s, const int
     std::memcpy(dst, src, s.Bytes());
     return;
   }
-  scratch.ping.resize(s.Bytes());
-  scratch.pong.resize(s.Bytes());
+  // Op k < n - 1 writes to ping (k even) or pong (k odd); the last one to dst.
+  if (params.size() > 1) scratch.ping.resize(s.Bytes());
+  if (params.size() > 2) scratch.pong.resize(s.Bytes());
   const uint8_t *from = src;
   for (size_t k = 0; k < params.size(); k++) {
     uint8_t *to = k + 1 == params.size() ? dst : (k % 2 ? scratch.pong.data() : scratch.ping.data());
