@@ -8,6 +8,9 @@ and within one level on the geometric ones (rotate, shear, translate).
 Named codes take timm's magnitude level (0..10, may exceed 10) with timm's random sign already
 applied, and map it to the op's parameter with timm's level functions; raw codes take the
 parameter itself. Levels are float32; the parameter is computed in double from that value.
+Where Pillow 13 refuses a parameter, the op follows the older Pillows' arithmetic: posterize with
+fewer than 1 bit keeps none (timm's PosterizeIncreasing beyond level 10). Rotations by 90 or 270
+degrees of square images and by 180 degrees of any are Pillow's exact transposes, as there.
 """
 
 from __future__ import annotations
