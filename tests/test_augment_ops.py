@@ -381,6 +381,7 @@ def test_bad_inputs_name_the_argument_and_sample():
     _fails(r"augment: filters: sample 0: expected 0 \(bilinear\) or 1 \(bicubic\), got 2", [image], [[4]], [[1.0]],
            [[2]])
     _fails(r"augment: levels: sample 0: level 1 is not finite", [image], [[4, 4]], [[1.0, math.nan]], [[0, 0]])
+    _fails(r"augment: levels: sample 0: hue factor 0.600000 is not between -0.5 and 0.5", [image], [[29]], [[0.6]], [[0]])
     _fails(r"augment: levels: sample 0: expected as many values as ops \(2\), got 1", [image], [[4, 4]], [[1.0]],
            [[0, 0]])
     _fails(r"augment: filters: sample 0: expected as many values as ops \(1\), got 2", [image], [[4]], [[1.0]],

@@ -86,7 +86,7 @@ class Augment : public dali::StatelessOperator<CPUBackend> {
 
  private:
   // ops, levels and filters: types, 1-D of one length per sample, known codes, filters 0 or 1,
-  // finite levels; all checked here, before any work is queued.
+  // finite levels, hue factors in torchvision's range; all checked here, before any work is queued.
   static void CheckLists(const dali::Workspace &ws, int n) {
     const char *names[3] = {"augment: ops", "augment: levels", "augment: filters"};
     const DALIDataType types[3] = {DALIDataType::DALI_INT32, DALIDataType::DALI_FLOAT, DALIDataType::DALI_INT32};
@@ -120,6 +120,8 @@ class Augment : public dali::StatelessOperator<CPUBackend> {
           FailType("augment: filters", sample + ": expected 0 (bilinear) or 1 (bicubic), got " + std::to_string(filter));
         if (!std::isfinite(level))
           FailType("augment: levels", sample + ": level " + std::to_string(j) + " is not finite");
+        if (op == aug::kHue && !(level >= -0.5f && level <= 0.5f))  // torchvision's range
+          FailType("augment: levels", sample + ": hue factor " + std::to_string(level) + " is not between -0.5 and 0.5");
       }
     }
   }
