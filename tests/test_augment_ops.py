@@ -381,7 +381,8 @@ def test_bad_inputs_name_the_argument_and_sample():
     _fails(r"augment: filters: sample 0: expected 0 \(bilinear\) or 1 \(bicubic\), got 2", [image], [[4]], [[1.0]],
            [[2]])
     _fails(r"augment: levels: sample 0: level 1 is not finite", [image], [[4, 4]], [[1.0, math.nan]], [[0, 0]])
-    _fails(r"augment: levels: sample 0: hue factor 0.600000 is not between -0.5 and 0.5", [image], [[29]], [[0.6]], [[0]])
+    _fails(r"augment: levels: sample 0: hue factor 0.600000 is not between -0.5 and 0.5", [image], [[29]], [[0.6]],
+           [[0]])
     _fails(r"augment: levels: sample 0: expected as many values as ops \(2\), got 1", [image], [[4, 4]], [[1.0]],
            [[0, 0]])
     _fails(r"augment: filters: sample 0: expected as many values as ops \(1\), got 2", [image], [[4]], [[1.0]],
@@ -394,8 +395,8 @@ def test_bad_types_and_layouts():
     def build(layout="HWC", op_type=types.INT32, level_type=types.FLOAT, filter_type=types.INT32, ndim=1):
         @pipeline_def(batch_size=1, num_threads=2, device_id=None, seed=1)
         def graph():
-            x = fn.external_source(source=lambda: [image if layout == "HWC" else np.ascontiguousarray(image[..., 0])], layout=layout,
-                                   batch=True)
+            sample = image if layout == "HWC" else np.ascontiguousarray(image[..., 0])
+            x = fn.external_source(source=lambda: [sample], layout=layout, batch=True)
             shape = (1,) * ndim
             o = fn.cast(fn.external_source(source=lambda: [np.full(shape, 3, np.int32)], batch=True), dtype=op_type)
             lv = fn.cast(fn.external_source(source=lambda: [np.zeros(1, np.float32)], batch=True), dtype=level_type)

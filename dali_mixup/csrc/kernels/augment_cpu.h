@@ -467,7 +467,8 @@ inline D8 FromInts(__m256i v) { return {_mm512_maskz_cvtepi32_pd(kAll, v)}; }
 inline __m256i Truncate(D8 a) { return _mm512_maskz_cvttpd_epi32(kAll, a.v); }
 // Lanes with lo <= a < hi, as a bit mask.
 inline int Within(D8 a, double lo, double hi) {
-  return _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(lo), _CMP_GE_OQ) & _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(hi), _CMP_LT_OQ);
+  return _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(lo), _CMP_GE_OQ) &
+         _mm512_cmp_pd_mask(a.v, _mm512_set1_pd(hi), _CMP_LT_OQ);
 }
 #else
 inline D8 Set8(double x) { return {_mm256_set1_pd(x), _mm256_set1_pd(x)}; }
@@ -493,7 +494,9 @@ inline int Within(D8 a, double lo, double hi) {
 }
 #endif
 
-inline __m256i Clamp(__m256i v, __m256i hi) { return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), hi); }
+inline __m256i Clamp(__m256i v, __m256i hi) {
+  return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_setzero_si256()), hi);
+}
 
 // Geometry.c's BICUBIC on ints: its p's exact in int32, then the polynomial in double as there.
 inline D8 CubicInts(__m256i v1, __m256i v2, __m256i v3, __m256i v4, D8 d) {
@@ -590,7 +593,8 @@ inline void Affine(const uint8_t *src, uint8_t *dst, const Shape &s, const doubl
       const D8 xin = (Load8(&ax[x]) + Set8(by)) + Set8(a[2]), yin = (Load8(&dx[x]) + Set8(ey)) + Set8(a[5]);
       const bool inside = (Within(xin, 0.0, s.w) & Within(yin, 0.0, s.h)) == 0xff;
       if (inside && AffineLanes(src, s, xin - Set8(0.5), yin - Set8(0.5), resample, out + x * c)) continue;
-      for (int k = x; k < x + 8; k++) AffinePixel(src, s, ax[k] + by + a[2], dx[k] + ey + a[5], resample, fill, out + k * c);
+      for (int k = x; k < x + 8; k++)
+        AffinePixel(src, s, ax[k] + by + a[2], dx[k] + ey + a[5], resample, fill, out + k * c);
     }
 #endif
     for (; x < s.w; x++) AffinePixel(src, s, ax[x] + by + a[2], dx[x] + ey + a[5], resample, fill, out + x * c);

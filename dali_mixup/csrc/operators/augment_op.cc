@@ -117,11 +117,13 @@ class Augment : public dali::StatelessOperator<CPUBackend> {
           FailType("augment: ops", sample + ": unknown op code " + std::to_string(op) + " (expected 0 to " +
                                        std::to_string(aug::kNumOps - 1) + ")");
         if (filter != 0 && filter != 1)
-          FailType("augment: filters", sample + ": expected 0 (bilinear) or 1 (bicubic), got " + std::to_string(filter));
+          FailType("augment: filters",
+                   sample + ": expected 0 (bilinear) or 1 (bicubic), got " + std::to_string(filter));
         if (!std::isfinite(level))
           FailType("augment: levels", sample + ": level " + std::to_string(j) + " is not finite");
         if (op == aug::kHue && !(level >= -0.5f && level <= 0.5f))  // torchvision's range
-          FailType("augment: levels", sample + ": hue factor " + std::to_string(level) + " is not between -0.5 and 0.5");
+          FailType("augment: levels",
+                   sample + ": hue factor " + std::to_string(level) + " is not between -0.5 and 0.5");
       }
     }
   }
