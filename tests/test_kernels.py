@@ -5,10 +5,13 @@ box test, layouts and stores on machines without a GPU."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 from nvidia.dali import sysconfig
 
 from dali_mixup import native
@@ -84,3 +87,62 @@ def test_resampler_writes_the_same_bytes_on_every_instruction_set(tmp_path):
         hashes[name] = run.stdout.strip()
     assert {"x86-64", "native", "native, sanitized"} <= set(hashes), hashes
     assert len(set(hashes.values())) == 1, hashes
+
+
+ERASE_CHECK = CHECK.with_name("erase_check.cc")
+
+
+def _erase_check(tmp_path: Path, options: list[str]) -> Path:
+    try:
+        compiler = native._compiler()
+    except native.BuildError as error:
+        pytest.skip(f"cannot compile the erase check here: {error}")
+    binary = tmp_path / ("erase_check" + "".join(options).replace("=", "-").replace(",", "-"))
+    done = subprocess.run([compiler, "-std=c++20", "-O3", *options, "-ffp-contract=off", "-Wall",
+                           f"-I{native.CSRC}", str(ERASE_CHECK), "-o", str(binary)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return binary
+
+
+def _erase_output(binary: Path, mode: str) -> np.ndarray:
+    run = subprocess.run([str(binary), mode], capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return np.frombuffer(run.stdout, np.float32)
+
+
+def test_erase_noise_is_the_same_bytes_on_every_instruction_set(tmp_path):
+    flags = _cpu_flags()
+    if "sse2" not in flags:
+        pytest.skip("not an x86-64 CPU (or no /proc/cpuinfo): the SIMD builds cannot run here")
+    hashes = {}
+    for name, (needs, options) in BUILDS.items():
+        if not needs <= flags:
+            continue
+        # Each build also compares its rows (vectorized where it can) with the per-group function.
+        run = subprocess.run([str(_erase_check(tmp_path, options))], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"{name}: {run.stdout[-4000:]}{run.stderr[-4000:]}"
+        hashes[name] = run.stdout.strip()
+    assert {"x86-64", "native", "native, sanitized"} <= set(hashes), hashes
+    assert len(set(hashes.values())) == 1, hashes
+
+
+def test_erase_log_cos_sin_match_numpy(tmp_path):
+    u, log, cos, sin = _erase_output(_erase_check(tmp_path, ["-march=native"]), "math").reshape(-1, 4).T
+    assert len(u) > 2_000_000
+    exact = u.astype(np.float64)
+    # Within one unit in the last place of float32 for the log, 3e-7 for cos and sin.
+    assert (np.abs(log - np.log(exact)) <= np.spacing(np.abs(np.log(exact)).astype(np.float32))).all()
+    assert np.abs(cos - np.cos(2 * np.pi * exact)).max() < 3e-7
+    assert np.abs(sin - np.sin(2 * np.pi * exact)).max() < 3e-7
+
+
+def test_erase_noise_is_standard_normal(tmp_path):
+    values = _erase_output(_erase_check(tmp_path, ["-march=native"]), "normals").astype(np.float64)
+    n = len(values)
+    assert n == 1_000_000
+    assert stats.kstest(values, "norm").pvalue > 1e-3
+    # Mean and variance within 4 standard errors; neighbours (in a row and across groups) uncorrelated.
+    assert abs(values.mean()) < 4 / math.sqrt(n)
+    assert abs(values.var() - 1) < 4 * math.sqrt(2 / n)
+    assert abs(np.corrcoef(values[:-1], values[1:])[0, 1]) < 4 / math.sqrt(n)

@@ -1,7 +1,9 @@
 // DaliMixupErase on the CPU: each image copied and its boxes filled in one task of DALI's
 // thread pool; and the operator's schema (the GPU library registers only its backend).
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "dali/pipeline/util/thread_pool.h"
 #include "erase_op.h"
@@ -10,20 +12,35 @@ namespace dali_mixup {
 
 namespace {
 
-// Copies one image and fills its boxes, in order.
+// Elements (c, dy, 0 .. width - 1) of box b: values[dx] stored as T.
+template <typename T>
+void StoreRow(T *image, const kernels::EraseGeometry &g, const kernels::EraseBox &b, int c, int dy,
+              const float *values) {
+  T *row = image + c * g.c_stride + (b.top + dy) * g.y_stride + b.left * g.x_stride;
+  for (int dx = 0; dx < b.width; dx++) row[dx * g.x_stride] = StoreAs<T>{}(values[dx]);
+}
+
+// Copies one image and fills its boxes, in order: a box row's values (its color, or its
+// noise, made for the whole row at once so that it vectorizes) in a buffer, then stored.
 template <typename T>
 void EraseImage(const T *in, T *out, int64_t elements, const ErasePlan &plan, int mode) {
   std::memcpy(out, in, elements * sizeof(T));
   const kernels::EraseGeometry &g = plan.geometry;
+  std::vector<float> values;
   for (const PlacedBox &placed : plan.boxes) {
     const kernels::EraseBox &b = placed.box;
     const int groups = kernels::RowGroups(b.width);
+    values.resize(4 * groups);  // the noise of whole groups, past the box's last element
     for (int c = 0; c < g.channels; c++) {
-      // One color per channel and box, drawn once rather than per group.
-      const float color = mode == kernels::kEraseRand ? kernels::BoxColor(plan.key, placed.slot, c) : 0.0f;
-      for (int dy = 0; dy < b.height; dy++)
-        for (int group = 0; group < groups; group++)
-          kernels::FillGroup(out, g, b, placed.slot, mode, plan.key, color, c, dy, group, StoreAs<T>{});
+      if (mode != kernels::kErasePixel) {
+        // One color per channel and box, the same for every row.
+        const float color = mode == kernels::kEraseRand ? kernels::BoxColor(plan.key, placed.slot, c) : 0.0f;
+        std::fill(values.begin(), values.end(), color);
+      }
+      for (int dy = 0; dy < b.height; dy++) {
+        if (mode == kernels::kErasePixel) kernels::PixelNoiseRow(plan.key, placed.slot, c, dy, groups, values.data());
+        StoreRow(out, g, b, c, dy, values.data());
+      }
     }
   }
 }
