@@ -17,8 +17,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import PIL
@@ -29,7 +27,6 @@ from PIL import Image, ImageEnhance, ImageOps
 from _pillow import photo as _make_photo
 from dali_mixup import MixInputError, native, translate_errors
 from dali_mixup.augment_ops import Op, apply_ops
-from test_kernels import _cpu_flags
 
 pytestmark = pytest.mark.skipif(not native.available("cpu"), reason="the CPU operators are not built")
 
@@ -451,37 +448,3 @@ def test_unavailable_operators_raise(monkeypatch):
         graph()
 
 
-AUGMENT_CHECK = Path(__file__).resolve().parent / "native" / "augment_check.cc"
-# The kernels' instruction sets: plain C++, AVX2, and the machine's own (AVX-512 where it has
-# it), this last one also under AddressSanitizer and UBSan; each where this CPU can run it.
-KERNEL_BUILDS = {
-    "x86-64": ({"sse2"}, ["-march=x86-64"]),
-    "x86-64-v3": ({"avx2", "fma", "bmi2"}, ["-march=x86-64-v3"]),
-    "native": (set(), ["-march=native"]),
-    "native, sanitized": (set(), ["-march=native", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]),
-}
-
-
-def test_kernels_write_the_same_bytes_on_every_instruction_set(tmp_path):
-    try:
-        compiler = native._compiler()
-    except native.BuildError as error:
-        pytest.skip(f"cannot compile the kernel check here: {error}")
-    flags = _cpu_flags()
-    if "sse2" not in flags:
-        pytest.skip("not an x86-64 CPU (or no /proc/cpuinfo): the SIMD builds cannot run here")
-    builds = {name: options for name, (needs, options) in KERNEL_BUILDS.items() if needs <= flags}
-    compiles = {name: subprocess.Popen([compiler, "-std=c++20", "-O2", *options, "-ffp-contract=off", "-Wall",
-                                        f"-I{native.CSRC}", str(AUGMENT_CHECK), "-o",
-                                        str(tmp_path / name.replace(", ", "-"))],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for name, options in builds.items()}
-    outputs = {}
-    for name, compile_ in compiles.items():
-        _, errors = compile_.communicate(timeout=300)
-        assert compile_.returncode == 0, f"{name}: {errors[-4000:]}"
-        done = subprocess.run([str(tmp_path / name.replace(", ", "-"))], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"{name}: {done.stderr[-4000:]}"
-        outputs[name] = done.stdout
-    assert {"x86-64", "native", "native, sanitized"} <= set(outputs), list(outputs)
-    assert len(set(outputs.values())) == 1, {name: hash(text) for name, text in outputs.items()}

@@ -11,7 +11,7 @@ import random
 
 import numpy as np
 import pytest
-from nvidia.dali import fn, pipeline_def, types
+from nvidia.dali import fn, pipeline_def
 from scipy import stats
 
 from dali_mixup import MixInputError, native, translate_errors

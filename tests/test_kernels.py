@@ -65,28 +65,41 @@ def _cpu_flags() -> set[str]:
     return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":")[1].split()}
 
 
-def test_resampler_writes_the_same_bytes_on_every_instruction_set(tmp_path):
+def _same_bytes_on_every_instruction_set(tmp_path: Path, source: Path) -> None:
+    """Build the check ``source`` for each of BUILDS this CPU can run (in parallel), run each:
+    all must succeed and print the same text (a hash of what the kernels wrote)."""
     try:
         compiler = native._compiler()
     except native.BuildError as error:
-        pytest.skip(f"cannot compile the resampler check here: {error}")
+        pytest.skip(f"cannot compile {source.name} here: {error}")
     flags = _cpu_flags()
     if "sse2" not in flags:
         pytest.skip("not an x86-64 CPU (or no /proc/cpuinfo): the SIMD builds cannot run here")
-    hashes = {}
-    for name, (needs, options) in BUILDS.items():
-        if not needs <= flags:
-            continue
-        binary = tmp_path / name.replace(", ", "-")
-        done = subprocess.run([compiler, "-std=c++20", "-O3", *options, "-ffp-contract=off", "-Wall",
-                               f"-I{native.CSRC}", str(RESAMPLE_CHECK), "-o", str(binary)],
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-4000:]
-        run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, f"{name}: {run.stderr[-4000:]}"
-        hashes[name] = run.stdout.strip()
-    assert {"x86-64", "native", "native, sanitized"} <= set(hashes), hashes
-    assert len(set(hashes.values())) == 1, hashes
+    binaries = {name: tmp_path / f"{source.stem}-{name.replace(', ', '-')}" for name, (needs, _) in BUILDS.items()
+                if needs <= flags}
+    compiles = {name: subprocess.Popen([compiler, "-std=c++20", "-O3", *BUILDS[name][1], "-ffp-contract=off", "-Wall",
+                                        f"-I{native.CSRC}", str(source), "-o", str(binary)],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for name, binary in binaries.items()}
+    outputs = {}
+    for name, compile_ in compiles.items():
+        _, errors = compile_.communicate(timeout=300)
+        assert compile_.returncode == 0, f"{name}: {errors[-4000:]}"
+        run = subprocess.run([str(binaries[name])], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"{name}: {run.stdout[-4000:]}{run.stderr[-4000:]}"
+        outputs[name] = run.stdout.strip()
+    assert {"x86-64", "native", "native, sanitized"} <= set(outputs), list(outputs)
+    assert len(set(outputs.values())) == 1, outputs
+
+
+def test_resampler_writes_the_same_bytes_on_every_instruction_set(tmp_path):
+    _same_bytes_on_every_instruction_set(tmp_path, RESAMPLE_CHECK)
+
+
+def test_augment_kernels_write_the_same_bytes_on_every_instruction_set(tmp_path):
+    """The augment ops' SIMD paths (AVX-512 VBMI LUTs, AVX2 / AVX-512 affine lanes, AVX2
+    sharpness) against plain C++, with ASan and UBSan on the machine's own build."""
+    _same_bytes_on_every_instruction_set(tmp_path, CHECK.with_name("augment_check.cc"))
 
 
 ERASE_CHECK = CHECK.with_name("erase_check.cc")
@@ -112,19 +125,8 @@ def _erase_output(binary: Path, mode: str) -> np.ndarray:
 
 
 def test_erase_noise_is_the_same_bytes_on_every_instruction_set(tmp_path):
-    flags = _cpu_flags()
-    if "sse2" not in flags:
-        pytest.skip("not an x86-64 CPU (or no /proc/cpuinfo): the SIMD builds cannot run here")
-    hashes = {}
-    for name, (needs, options) in BUILDS.items():
-        if not needs <= flags:
-            continue
-        # Each build also compares its rows (vectorized where it can) with the per-group function.
-        run = subprocess.run([str(_erase_check(tmp_path, options))], capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, f"{name}: {run.stdout[-4000:]}{run.stderr[-4000:]}"
-        hashes[name] = run.stdout.strip()
-    assert {"x86-64", "native", "native, sanitized"} <= set(hashes), hashes
-    assert len(set(hashes.values())) == 1, hashes
+    """Each build also compares its rows (vectorized where it can) with the per-group function."""
+    _same_bytes_on_every_instruction_set(tmp_path, ERASE_CHECK)
 
 
 def test_erase_log_cos_sin_match_numpy(tmp_path):
