@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dali_mixup import MixConfig
+from dali_mixup.resample import INTERPOLATIONS
 
 # timm's train.py defaults, for attributes an older or trimmed namespace lacks.
 _DEFAULTS: dict[str, Any] = {
@@ -46,9 +47,12 @@ def from_timm_args(args: object) -> dict[str, Any]:
         value = getattr(args, name, off)
         if value != off and not (name == "train_crop_mode" and value == "rrc"):
             raise ValueError(f"{flag}: not supported by train_pipeline (got {value!r}; timm's default is {off!r})")
+    interpolation = _get(args, "train_interpolation")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"--train-interpolation: expected one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
     options: dict[str, Any] = {
         "scale": tuple(_get(args, "scale")), "ratio": tuple(_get(args, "ratio")), "hflip": _get(args, "hflip"),
-        "interpolation": _get(args, "train_interpolation"), "auto_augment": _get(args, "aa") or None,
+        "interpolation": interpolation, "auto_augment": _get(args, "aa") or None,
         "re_prob": _get(args, "reprob"), "re_mode": _get(args, "remode"), "re_count": _get(args, "recount"),
         "mix": _mix_config(args),
     }
@@ -62,6 +66,9 @@ def from_timm_args(args: object) -> dict[str, Any]:
 
 def _image_options(args: object) -> dict[str, Any]:
     """``image_size`` from ``--input-size`` (C H W, square) or ``--img-size``; ``mean``/``std``."""
+    interpolation = _get(args, "train_interpolation")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"--train-interpolation: expected one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
     options: dict[str, Any] = {}
     size = getattr(args, "input_size", None)
     if size is not None:

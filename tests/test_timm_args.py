@@ -78,6 +78,7 @@ def test_options_reach_train_pipeline(make_image_folder) -> None:
     (dict(train_crop_mode="rkrr"), "--train-crop-mode: not supported"),
     (dict(mixup=0.8), "--num-classes: timm takes it from the model"),
     (dict(input_size=[3, 224, 192]), "--input-size: expected C H W with H == W"),
+    (dict(train_interpolation="lanczos"), "--train-interpolation: expected one of bilinear, bicubic, random, got 'lanczos'"),
 ])
 def test_refused(change, message) -> None:
     with pytest.raises(ValueError) as error:
