@@ -141,7 +141,8 @@ def train_pipeline(source: PathLike | Sequence[PathLike] | Source, *, batch_size
     (a policy string: RandAugment "rand-m9-mstd0.5-inc1", AutoAugment "original"/"v0", or
     TrivialAugment-wide "ta_wide"; see ``dali_mixup.policy``) or ``color_jitter`` (a float or a
     3/4-tuple, torchvision's ColorJitter; timm never applies both), on the CPU in Pillow's
-    arithmetic; then the mixing stage when ``mix`` is set, normalization with ``mean``/``std``
+    arithmetic (on a GPU pipeline with either, the images are decoded and augmented on the CPU
+    and move to the GPU before mixing); then the mixing stage when ``mix`` is set, normalization with ``mean``/``std``
     (0..1 scale), and timm's random erasing of the normalized images (``re_prob``, ``re_mode``
     "const"/"rand"/"pixel", ``re_count``; after mixing, as timm's train.py).
     Outputs per batch: images (N, 3, S, S) for ``layout="NCHW"``, (N, S, S, 3) for "NHWC",
