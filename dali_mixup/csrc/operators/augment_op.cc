@@ -7,12 +7,12 @@
 // Output: uint8, the input's shape, layout HWC.
 
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "../common/checks.h"
 #include "../kernels/augment_cpu.h"
+#include "arguments.h"
 #include "dali/pipeline/operator/checkpointing/stateless_operator.h"
 #include "dali/pipeline/operator/operator.h"
 #include "dali/pipeline/util/thread_pool.h"
@@ -33,24 +33,16 @@ class Augment : public dali::StatelessOperator<CPUBackend> {
       fill_[b] = static_cast<uint8_t>(fill[b]);
     }
     hparams_.translate_const = spec.GetArgument<int>("translate_const");
-    // As text: DALI's float arguments are float32, timm's translate_pct a Python (double) float.
-    hparams_.translate_pct = std::strtod(spec.GetArgument<std::string>("translate_pct").c_str(), nullptr);
+    hparams_.translate_pct = DecimalArgument(spec, "augment", "translate_pct");
   }
 
  protected:
   bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
     const auto &images = ws.Input<CPUBackend>(0);
     const int n = images.num_samples();
-    if (n > 0 && images.type() != DALIDataType::DALI_UINT8)
-      FailType("augment: images", std::string("expected uint8, got ") + dali::GetBuiltinTypeName(images.type()));
-    const auto layout = images.GetLayout();
-    if (images.sample_dim() != 3 || !(layout.empty() || layout == "HWC"))
-      FailType("augment: images", "expected layout HWC (3 dimensions), got '" + layout.str() + "' with " +
-                                      std::to_string(images.sample_dim()) + " dimensions");
+    CheckUint8HWC(images, "augment");
     for (int i = 0; i < n; i++) {
       const auto s = images.tensor_shape(i);
-      if (s[0] < 1 || s[1] < 1 || s[2] < 1)
-        FailType("augment: images", "sample " + std::to_string(i) + " is empty (a side or the channels have size 0)");
       if (s[2] != 1 && s[2] != 3)
         FailType("augment: images", "sample " + std::to_string(i) + ": expected 1 or 3 channels, got " +
                                         std::to_string(s[2]));

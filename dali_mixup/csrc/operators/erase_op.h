@@ -14,13 +14,13 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "../common/checks.h"
+#include "arguments.h"
 #include "../kernels/blend.h"
 #include "../kernels/erase.h"
 #include "dali/pipeline/operator/checkpointing/stateless_operator.h"
@@ -52,17 +52,6 @@ struct StoreAs {
   DALI_MIXUP_HOST_DEV Out operator()(float v) const { return kernels::Store<Out>(v); }
 };
 
-// A decimal argument read as a double: timm's ranges are Python floats, which float32
-// arguments would round (and with them, at times, a box side).
-inline double DecimalArgument(const dali::OpSpec &spec, const std::string &name) {
-  const std::string text = spec.GetArgument<std::string>(name);
-  char *end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !std::isfinite(value))
-    FailType("erase: " + name, "expected a finite decimal number, got '" + text + "'");
-  return value;
-}
-
 inline std::string Number(double value) {
   std::ostringstream text;
   text << value;
@@ -70,8 +59,8 @@ inline std::string Number(double value) {
 }
 
 inline kernels::EraseRanges ReadRanges(const dali::OpSpec &spec) {
-  const double min_area = DecimalArgument(spec, "min_area"), max_area = DecimalArgument(spec, "max_area");
-  const double min_aspect = DecimalArgument(spec, "min_aspect"), max_aspect = DecimalArgument(spec, "max_aspect");
+  const double min_area = DecimalArgument(spec, "erase", "min_area"), max_area = DecimalArgument(spec, "erase", "max_area");
+  const double min_aspect = DecimalArgument(spec, "erase", "min_aspect"), max_aspect = DecimalArgument(spec, "erase", "max_aspect");
   if (!(0 <= min_area && min_area <= max_area))
     FailType("erase: min_area", "expected 0 <= min_area <= max_area, got " + Number(min_area) + " and " + Number(max_area));
   if (!(0 < min_aspect && min_aspect <= max_aspect))

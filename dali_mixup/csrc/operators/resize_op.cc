@@ -14,6 +14,7 @@
 
 #include "../common/checks.h"
 #include "../kernels/resample_cpu.h"
+#include "arguments.h"
 #include "dali/pipeline/operator/checkpointing/stateless_operator.h"
 #include "dali/pipeline/operator/operator.h"
 #include "dali/pipeline/util/thread_pool.h"
@@ -38,19 +39,12 @@ class Resize : public dali::StatelessOperator<CPUBackend> {
   bool SetupImpl(std::vector<dali::OutputDesc> &outputs, const dali::Workspace &ws) override {
     const auto &images = ws.Input<CPUBackend>(0);
     const int n = images.num_samples();
-    if (n > 0 && images.type() != DALIDataType::DALI_UINT8)
-      FailType("resize: images", std::string("expected uint8, got ") + dali::GetBuiltinTypeName(images.type()));
-    const auto layout = images.GetLayout();
-    if (images.sample_dim() != 3 || !(layout.empty() || layout == "HWC"))
-      FailType("resize: images", "expected layout HWC (3 dimensions), got '" + layout.str() + "' with " +
-                                     std::to_string(images.sample_dim()) + " dimensions");
+    CheckUint8HWC(images, "resize");
     ReadSizes(ws, n);
     const auto &shapes = images.shape();
     dali::TensorListShape<3> out(n);
     for (int i = 0; i < n; i++) {
       const auto s = shapes[i];
-      if (s[0] < 1 || s[1] < 1 || s[2] < 1)
-        FailType("resize: images", "sample " + std::to_string(i) + " is empty (a side or the channels have size 0)");
       out.set_tensor_shape(i, dali::TensorShape<3>{sizes_[i][0], sizes_[i][1], s[2]});
     }
     outputs.resize(1);
