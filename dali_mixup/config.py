@@ -27,6 +27,14 @@ class Mode(str, enum.Enum):
     ELEM = "elem"  # a lam, box and choice per sample
 
 
+def check_fraction(name: str, value: object) -> float:
+    """``value`` as a float if it is a real number in [0, 1], else ValueError naming ``name``."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+            or not 0 <= value <= 1):
+        raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _fail(field: str, expected: str, value: object) -> None:
     raise ValueError(f"MixConfig.{field}: expected {expected}, got {value!r}")
 

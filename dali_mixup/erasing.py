@@ -11,7 +11,6 @@ element ("pixel"). Every draw is one of DALI's seeded random operators; the stag
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -20,6 +19,7 @@ from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
 from . import native
+from .config import check_fraction
 
 EraseMode = Literal["const", "rand", "pixel"]
 MODES: tuple[str, ...] = get_args(EraseMode)
@@ -44,11 +44,7 @@ class Erasing:
     count: int = 1
 
     def __post_init__(self) -> None:
-        prob = self.prob
-        if (isinstance(prob, bool) or not isinstance(prob, numbers.Real) or not math.isfinite(prob)
-                or not 0 <= prob <= 1):
-            raise ValueError(f"re_prob: expected a number in [0, 1], got {prob!r}")
-        object.__setattr__(self, "prob", float(prob))
+        object.__setattr__(self, "prob", check_fraction("re_prob", self.prob))
         if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ValueError(f"re_mode: expected one of {', '.join(map(repr, MODES))}, got {self.mode!r}")
         if isinstance(self.count, bool) or not isinstance(self.count, numbers.Integral) or self.count < 1:

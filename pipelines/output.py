@@ -15,6 +15,7 @@ from nvidia.dali import fn, types
 from nvidia.dali.data_node import DataNode
 
 from dali_mixup import Normalize
+from dali_mixup.config import check_fraction
 
 from .spec import Layout
 
@@ -83,9 +84,7 @@ def class_ids(labels: DataNode, device: str) -> DataNode:
 
 
 def check_hw_decoder_load(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"hw_decoder_load: expected a number in [0, 1], got {value!r}")
-    return float(value)
+    return check_fraction("hw_decoder_load", value)
 
 
 def decoder_options(device: str, hw_decoder_load: float) -> dict:
